@@ -1,0 +1,53 @@
+# One entry point for users, developers and CI. Every target sets up what it needs:
+# the virtualenv (from pyproject.toml), the generated code, and Debian packages.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PROTOS := $(shell find protos -name '*.proto')
+STAMP := $(VENV)/.installed
+
+.PHONY: all run test gen check-gen lint format system-deps bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+## gen: regenerate gen/ from protos/ (grpcio-tools; never edit gen/ by hand)
+gen: $(STAMP)
+	$(BIN)/python scripts/gen.py gen
+
+## check-gen: fail when gen/ differs from what protos/ generate
+check-gen: $(STAMP)
+	$(BIN)/python scripts/gen.py --check gen
+
+## system-deps: Debian packages the tests and `make run` use (Prometheus; wrk for benchmarks)
+system-deps:
+	@scripts/system-deps.sh
+
+## run: the service on loopback, on the embedded SQLite default
+run: $(STAMP) check-gen system-deps
+	$(BIN)/monitoring-server
+
+## test: lint, generated-code check, then the whole suite
+test: $(STAMP) check-gen system-deps lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## bench: every benchmark in bench/, figures printed side by side
+bench: $(STAMP) check-gen system-deps
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -1,0 +1,349 @@
+import datetime
+
+from dooor.monitoring.v1 import json_pb2 as _json_pb2
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Period(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PERIOD_UNSPECIFIED: _ClassVar[Period]
+    PERIOD_1H: _ClassVar[Period]
+    PERIOD_6H: _ClassVar[Period]
+    PERIOD_24H: _ClassVar[Period]
+    PERIOD_7D: _ClassVar[Period]
+    PERIOD_30D: _ClassVar[Period]
+
+class HealthStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HEALTH_STATUS_UNSPECIFIED: _ClassVar[HealthStatus]
+    HEALTH_STATUS_HEALTHY: _ClassVar[HealthStatus]
+    HEALTH_STATUS_DEGRADED: _ClassVar[HealthStatus]
+    HEALTH_STATUS_UNHEALTHY: _ClassVar[HealthStatus]
+    HEALTH_STATUS_UNKNOWN: _ClassVar[HealthStatus]
+
+class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEVERITY_UNSPECIFIED: _ClassVar[Severity]
+    SEVERITY_DEBUG: _ClassVar[Severity]
+    SEVERITY_INFO: _ClassVar[Severity]
+    SEVERITY_WARNING: _ClassVar[Severity]
+    SEVERITY_ERROR: _ClassVar[Severity]
+    SEVERITY_CRITICAL: _ClassVar[Severity]
+
+class ActivityType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACTIVITY_TYPE_UNSPECIFIED: _ClassVar[ActivityType]
+    ACTIVITY_TYPE_DEPLOY: _ClassVar[ActivityType]
+    ACTIVITY_TYPE_BUILD: _ClassVar[ActivityType]
+    ACTIVITY_TYPE_ALERT: _ClassVar[ActivityType]
+
+class OperationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OPERATION_STATUS_UNSPECIFIED: _ClassVar[OperationStatus]
+    OPERATION_STATUS_QUEUED: _ClassVar[OperationStatus]
+    OPERATION_STATUS_RUNNING: _ClassVar[OperationStatus]
+    OPERATION_STATUS_SUCCEEDED: _ClassVar[OperationStatus]
+    OPERATION_STATUS_FAILED: _ClassVar[OperationStatus]
+    OPERATION_STATUS_CANCELED: _ClassVar[OperationStatus]
+
+class AlertType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_TYPE_UNSPECIFIED: _ClassVar[AlertType]
+    ALERT_TYPE_HIGH_CPU: _ClassVar[AlertType]
+    ALERT_TYPE_HIGH_MEMORY: _ClassVar[AlertType]
+    ALERT_TYPE_HIGH_ERROR_RATE: _ClassVar[AlertType]
+    ALERT_TYPE_HIGH_LATENCY: _ClassVar[AlertType]
+
+class AlertSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_SEVERITY_UNSPECIFIED: _ClassVar[AlertSeverity]
+    ALERT_SEVERITY_WARNING: _ClassVar[AlertSeverity]
+    ALERT_SEVERITY_CRITICAL: _ClassVar[AlertSeverity]
+PERIOD_UNSPECIFIED: Period
+PERIOD_1H: Period
+PERIOD_6H: Period
+PERIOD_24H: Period
+PERIOD_7D: Period
+PERIOD_30D: Period
+HEALTH_STATUS_UNSPECIFIED: HealthStatus
+HEALTH_STATUS_HEALTHY: HealthStatus
+HEALTH_STATUS_DEGRADED: HealthStatus
+HEALTH_STATUS_UNHEALTHY: HealthStatus
+HEALTH_STATUS_UNKNOWN: HealthStatus
+SEVERITY_UNSPECIFIED: Severity
+SEVERITY_DEBUG: Severity
+SEVERITY_INFO: Severity
+SEVERITY_WARNING: Severity
+SEVERITY_ERROR: Severity
+SEVERITY_CRITICAL: Severity
+ACTIVITY_TYPE_UNSPECIFIED: ActivityType
+ACTIVITY_TYPE_DEPLOY: ActivityType
+ACTIVITY_TYPE_BUILD: ActivityType
+ACTIVITY_TYPE_ALERT: ActivityType
+OPERATION_STATUS_UNSPECIFIED: OperationStatus
+OPERATION_STATUS_QUEUED: OperationStatus
+OPERATION_STATUS_RUNNING: OperationStatus
+OPERATION_STATUS_SUCCEEDED: OperationStatus
+OPERATION_STATUS_FAILED: OperationStatus
+OPERATION_STATUS_CANCELED: OperationStatus
+ALERT_TYPE_UNSPECIFIED: AlertType
+ALERT_TYPE_HIGH_CPU: AlertType
+ALERT_TYPE_HIGH_MEMORY: AlertType
+ALERT_TYPE_HIGH_ERROR_RATE: AlertType
+ALERT_TYPE_HIGH_LATENCY: AlertType
+ALERT_SEVERITY_UNSPECIFIED: AlertSeverity
+ALERT_SEVERITY_WARNING: AlertSeverity
+ALERT_SEVERITY_CRITICAL: AlertSeverity
+
+class GetAppMetricsRequest(_message.Message):
+    __slots__ = ("workspace_id", "app_id", "period")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    app_id: str
+    period: Period
+    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., period: _Optional[_Union[Period, str]] = ...) -> None: ...
+
+class GetAppMetricsResponse(_message.Message):
+    __slots__ = ("app_id", "service_name", "period", "cpu", "memory", "request_count", "request_latency", "error_rate", "instance_count")
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_NAME_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    CPU_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    service_name: str
+    period: Period
+    cpu: MetricSeries
+    memory: MetricSeries
+    request_count: MetricSeries
+    request_latency: MetricSeries
+    error_rate: MetricSeries
+    instance_count: MetricSeries
+    def __init__(self, app_id: _Optional[str] = ..., service_name: _Optional[str] = ..., period: _Optional[_Union[Period, str]] = ..., cpu: _Optional[_Union[MetricSeries, _Mapping]] = ..., memory: _Optional[_Union[MetricSeries, _Mapping]] = ..., request_count: _Optional[_Union[MetricSeries, _Mapping]] = ..., request_latency: _Optional[_Union[MetricSeries, _Mapping]] = ..., error_rate: _Optional[_Union[MetricSeries, _Mapping]] = ..., instance_count: _Optional[_Union[MetricSeries, _Mapping]] = ...) -> None: ...
+
+class MetricSeries(_message.Message):
+    __slots__ = ("labels", "values", "unit", "current", "avg", "max")
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    AVG_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    unit: str
+    current: float
+    avg: float
+    max: float
+    def __init__(self, labels: _Optional[_Iterable[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]]] = ..., values: _Optional[_Iterable[float]] = ..., unit: _Optional[str] = ..., current: _Optional[float] = ..., avg: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+
+class GetAppHealthRequest(_message.Message):
+    __slots__ = ("workspace_id", "app_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    app_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ...) -> None: ...
+
+class GetAppHealthResponse(_message.Message):
+    __slots__ = ("app_id", "status", "uptime", "last_deployed_at", "instance_count", "error_rate", "avg_latency_ms", "last_checked_at", "reasons")
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_DEPLOYED_AT_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    AVG_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    status: HealthStatus
+    uptime: int
+    last_deployed_at: _timestamp_pb2.Timestamp
+    instance_count: int
+    error_rate: float
+    avg_latency_ms: float
+    last_checked_at: _timestamp_pb2.Timestamp
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, app_id: _Optional[str] = ..., status: _Optional[_Union[HealthStatus, str]] = ..., uptime: _Optional[int] = ..., last_deployed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., instance_count: _Optional[int] = ..., error_rate: _Optional[float] = ..., avg_latency_ms: _Optional[float] = ..., last_checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListAppLogsRequest(_message.Message):
+    __slots__ = ("workspace_id", "app_id", "limit", "severity", "page_token", "start_time", "end_time")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    app_id: str
+    limit: int
+    severity: Severity
+    page_token: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., limit: _Optional[int] = ..., severity: _Optional[_Union[Severity, str]] = ..., page_token: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListAppLogsResponse(_message.Message):
+    __slots__ = ("logs", "next_page_token")
+    LOGS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    logs: _containers.RepeatedCompositeFieldContainer[LogEntry]
+    next_page_token: str
+    def __init__(self, logs: _Optional[_Iterable[_Union[LogEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class LogEntry(_message.Message):
+    __slots__ = ("timestamp", "severity", "message")
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    timestamp: _timestamp_pb2.Timestamp
+    severity: Severity
+    message: str
+    def __init__(self, timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., severity: _Optional[_Union[Severity, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class StreamAppLogsRequest(_message.Message):
+    __slots__ = ("workspace_id", "app_id", "severity", "cursor")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    app_id: str
+    severity: Severity
+    cursor: str
+    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class StreamAppLogsResponse(_message.Message):
+    __slots__ = ("entry", "gap", "cursor")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    GAP_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    entry: LogEntry
+    gap: StreamGap
+    cursor: str
+    def __init__(self, entry: _Optional[_Union[LogEntry, _Mapping]] = ..., gap: _Optional[_Union[StreamGap, _Mapping]] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class StreamGap(_message.Message):
+    __slots__ = ("dropped_entries", "reason")
+    DROPPED_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    dropped_entries: int
+    reason: str
+    def __init__(self, dropped_entries: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GetWorkspaceOverviewRequest(_message.Message):
+    __slots__ = ("workspace_id",)
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    def __init__(self, workspace_id: _Optional[str] = ...) -> None: ...
+
+class GetWorkspaceOverviewResponse(_message.Message):
+    __slots__ = ("total_apps", "active_apps", "total_deploys", "deploys_today", "failed_builds_today", "estimated_monthly_cost", "app_health_summary", "recent_activity")
+    TOTAL_APPS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_APPS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_DEPLOYS_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYS_TODAY_FIELD_NUMBER: _ClassVar[int]
+    FAILED_BUILDS_TODAY_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_MONTHLY_COST_FIELD_NUMBER: _ClassVar[int]
+    APP_HEALTH_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    RECENT_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
+    total_apps: int
+    active_apps: int
+    total_deploys: int
+    deploys_today: int
+    failed_builds_today: int
+    estimated_monthly_cost: float
+    app_health_summary: AppHealthSummary
+    recent_activity: _containers.RepeatedCompositeFieldContainer[ActivityItem]
+    def __init__(self, total_apps: _Optional[int] = ..., active_apps: _Optional[int] = ..., total_deploys: _Optional[int] = ..., deploys_today: _Optional[int] = ..., failed_builds_today: _Optional[int] = ..., estimated_monthly_cost: _Optional[float] = ..., app_health_summary: _Optional[_Union[AppHealthSummary, _Mapping]] = ..., recent_activity: _Optional[_Iterable[_Union[ActivityItem, _Mapping]]] = ...) -> None: ...
+
+class AppHealthSummary(_message.Message):
+    __slots__ = ("healthy", "degraded", "unhealthy", "unknown")
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    UNHEALTHY_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_FIELD_NUMBER: _ClassVar[int]
+    healthy: int
+    degraded: int
+    unhealthy: int
+    unknown: int
+    def __init__(self, healthy: _Optional[int] = ..., degraded: _Optional[int] = ..., unhealthy: _Optional[int] = ..., unknown: _Optional[int] = ...) -> None: ...
+
+class ActivityItem(_message.Message):
+    __slots__ = ("type", "app_name", "status", "message", "timestamp")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    APP_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    type: ActivityType
+    app_name: str
+    status: OperationStatus
+    message: str
+    timestamp: _timestamp_pb2.Timestamp
+    def __init__(self, type: _Optional[_Union[ActivityType, str]] = ..., app_name: _Optional[str] = ..., status: _Optional[_Union[OperationStatus, str]] = ..., message: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("workspace_id", "app_id", "resolved", "limit")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    app_id: str
+    resolved: bool
+    limit: int
+    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., resolved: _Optional[bool] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListAlertsResponse(_message.Message):
+    __slots__ = ("alerts",)
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ...) -> None: ...
+
+class ResolveAlertRequest(_message.Message):
+    __slots__ = ("workspace_id", "alert_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    alert_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., alert_id: _Optional[str] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("id", "app_id", "app_name", "type", "severity", "message", "triggered_at", "resolved_at", "resolved")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TRIGGERED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    app_id: str
+    app_name: str
+    type: AlertType
+    severity: AlertSeverity
+    message: str
+    triggered_at: _timestamp_pb2.Timestamp
+    resolved_at: _timestamp_pb2.Timestamp
+    resolved: bool
+    def __init__(self, id: _Optional[str] = ..., app_id: _Optional[str] = ..., app_name: _Optional[str] = ..., type: _Optional[_Union[AlertType, str]] = ..., severity: _Optional[_Union[AlertSeverity, str]] = ..., message: _Optional[str] = ..., triggered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,84 @@
+"""The server's configuration: one dataclass, read from flags, then environment variables, then defaults.
+
+Nothing else in the server reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    grpc_addr: str = "127.0.0.1:50051"
+    db: str = "./data/monitoring.db"
+    prometheus_url: str = "http://127.0.0.1:9090"
+    loki_url: str = "http://127.0.0.1:3100"
+    # Guards PlatformService; when empty, every PlatformService call is refused.
+    admin_token: str = dataclasses.field(default="", repr=False)
+    # Path of a TOML file that overrides queries, label names and thresholds (see docs/configuration.md).
+    config_file: str = ""
+    # Seconds a Prometheus or Loki request may take before the call fails with DEADLINE_EXCEEDED.
+    backend_timeout_s: float = 10.0
+    # Seconds between two runs of the health and alert evaluator.
+    eval_interval_s: float = 30.0
+    # Seconds in-flight calls get to finish on SIGTERM before they are cancelled.
+    shutdown_grace_s: float = 5.0
+    log_level: str = "INFO"
+
+
+# (field, environment variable, help). The env names are part of the public interface.
+_SETTINGS: tuple[tuple[str, str, str], ...] = (
+    ("grpc_addr", "MONITORING_GRPC_ADDR", "host:port the gRPC server listens on"),
+    ("db", "MONITORING_DB", "path of the SQLite database file"),
+    ("prometheus_url", "MONITORING_PROMETHEUS_URL", "base URL of Prometheus's HTTP API"),
+    ("loki_url", "MONITORING_LOKI_URL", "base URL of Loki's HTTP API"),
+    ("admin_token", "MONITORING_ADMIN_TOKEN", "bearer token that PlatformService requires"),
+    ("config_file", "MONITORING_CONFIG_FILE", "TOML file with query templates, labels and thresholds"),
+    ("backend_timeout_s", "MONITORING_BACKEND_TIMEOUT", "seconds before a backend request times out"),
+    ("eval_interval_s", "MONITORING_EVAL_INTERVAL", "seconds between health/alert evaluations"),
+    ("shutdown_grace_s", "MONITORING_SHUTDOWN_GRACE", "seconds in-flight calls get on SIGTERM"),
+    ("log_level", "MONITORING_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"),
+)
+
+
+def _convert(name: str, raw: str) -> Any:
+    kind = type(getattr(Config(), name))
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SystemExit(f"invalid value for {name}: {raw!r} (expected {kind.__name__})") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="monitoring-server",
+        description="Dooor OS Monitoring API gRPC server. Each flag falls back to its environment variable.",
+    )
+    defaults = Config()
+    for name, env, help_text in _SETTINGS:
+        default = "" if name == "admin_token" else getattr(defaults, name)
+        p.add_argument(
+            "--" + name.removesuffix("_s").replace("_", "-"),
+            dest=name,
+            metavar=env,
+            help=f"{help_text} (env {env}; default {default!r})",
+        )
+    return p
+
+
+def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    environ = os.environ if environ is None else environ
+    flags = vars(parser().parse_args(argv))
+    values: dict[str, Any] = {}
+    for name, env, _ in _SETTINGS:
+        raw = flags.get(name)
+        if raw is None:
+            raw = environ.get(env)
+        if raw is not None and raw != "":
+            values[name] = _convert(name, raw)
+    return Config(**values)

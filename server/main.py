@@ -1,0 +1,117 @@
+"""Wiring only: config → store → backend clients → capabilities → grpc.aio server (+ health, reflection).
+
+``monitoring-server --help`` lists the settings. SIGTERM or SIGINT stop the server gracefully: health
+turns NOT_SERVING, streams are ended by their capabilities, in-flight unary calls get
+``shutdown_grace_s`` to finish, then the store is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+from grpc_health.v1 import _async as health_async
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from dooor.monitoring.v1 import monitoring_pb2, monitoring_pb2_grpc, platform_pb2, platform_pb2_grpc
+from server import config as config_module
+from server.auth import Authenticator
+from server.config import Config
+from server.platform import PlatformServicer
+from server.servicer import Capabilities, MonitoringServicer
+from server.store import Store, open_sqlite
+
+log = logging.getLogger("server")
+
+SERVICE_NAMES = (
+    monitoring_pb2.DESCRIPTOR.services_by_name["MonitoringService"].full_name,
+    platform_pb2.DESCRIPTOR.services_by_name["PlatformService"].full_name,
+)
+
+
+class Runtime:
+    """What the wiring started besides the servicers: background loops, and things to close on stop."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[None]] = []
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+
+    def spawn(self, name: str, loop: Awaitable[None]) -> None:
+        self.tasks.append(asyncio.create_task(loop, name=name))  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for close in reversed(self.closers):
+            await close()
+
+
+def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
+    """Builds the capabilities from the config. Each backend client is created once and shared."""
+    del config, store, runtime  # capabilities are wired here as their data sources are connected
+    return Capabilities()
+
+
+async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    store = await open_sqlite(config.db)
+    runtime = Runtime()
+    server = grpc.aio.server()
+    health = health_async.HealthServicer()
+    try:
+        authenticator = Authenticator(store, config.admin_token)
+        capabilities = wire(config, store, runtime)
+        monitoring_pb2_grpc.add_MonitoringServiceServicer_to_server(
+            MonitoringServicer(store, authenticator, capabilities), server
+        )
+        platform_pb2_grpc.add_PlatformServiceServicer_to_server(PlatformServicer(store, authenticator), server)
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        reflection.enable_server_reflection(
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        port = server.add_insecure_port(config.grpc_addr)
+        await server.start()
+        # SERVING only now: the store is open and migrated, the servicers are registered.
+        for name in ("", *SERVICE_NAMES):
+            await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("listening on %s (port %d), store %s", config.grpc_addr, port, config.db)
+        await stop.wait()
+        log.info("stopping: draining in-flight calls for up to %.1f s", config.shutdown_grace_s)
+        await health.enter_graceful_shutdown()
+        await runtime.close()
+        await server.stop(config.shutdown_grace_s)
+    finally:
+        await runtime.close()
+        await server.stop(None)
+        await store.close()
+        log.info("stopped")
+
+
+def cli(argv: Sequence[str] | None = None) -> None:
+    config = config_module.load(argv)
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop=stop)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,235 @@
+"""PlatformService: the control plane registers workspaces, apps, deploys, builds and API keys.
+
+Every call needs the admin token. Keys are returned in clear once, from CreateApiKey, and never logged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from dooor.monitoring.v1 import platform_pb2 as ppb
+from dooor.monitoring.v1 import platform_pb2_grpc
+from server import auth, rpc, validation
+from server.auth import Authenticator
+from server.convert import enum_from_json, enum_to_json, nanoseconds, now_ns, timestamp
+from server.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
+from server.store import Store
+from server.store.records import ApiKey, App, Operation, Workspace
+
+_MAX_NAME = 200
+_OPERATION_STATUS = pb.OperationStatus.DESCRIPTOR
+
+
+def _text(field: str, value: str, *, maximum: int = _MAX_NAME) -> str:
+    if len(value) > maximum or any(ord(c) < 32 for c in value):
+        raise InvalidArgument(field, f"must be at most {maximum} printable characters")
+    return value
+
+
+def _positive(field: str, value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidArgument(field, f"must be a finite number greater than 0, got {value}")
+    return value
+
+
+def workspace_message(w: Workspace) -> ppb.Workspace:
+    return ppb.Workspace(id=w.id, name=w.name, create_time=timestamp(w.created_ns))
+
+
+def app_message(a: App) -> ppb.App:
+    return ppb.App(
+        id=a.id,
+        workspace_id=a.workspace_id,
+        name=a.name,
+        service_name=a.service_name,
+        memory_limit_mib=a.memory_limit_mib,
+        cpu_limit_cores=a.cpu_limit_cores,
+        create_time=timestamp(a.created_ns),
+    )
+
+
+def key_message(k: ApiKey) -> ppb.ApiKey:
+    return ppb.ApiKey(
+        id=k.id,
+        workspace_id=k.workspace_id,
+        name=k.name,
+        prefix=k.prefix,
+        create_time=timestamp(k.created_ns),
+        revoke_time=timestamp(k.revoked_ns),
+    )
+
+
+class PlatformServicer(platform_pb2_grpc.PlatformServiceServicer):
+    def __init__(self, store: Store, authenticator: Authenticator):
+        self._store = store
+        self._auth = authenticator
+
+    async def _workspace(self, context: grpc.aio.ServicerContext, workspace_id: str) -> Workspace:
+        self._auth.authorize_admin(context)
+        validation.require_id("workspace_id", workspace_id)
+        workspace = await self._store.get_workspace(workspace_id)
+        if workspace is None:
+            raise NotFound("workspace", workspace_id)
+        return workspace
+
+    async def _operation(
+        self, context: grpc.aio.ServicerContext, kind: str, workspace_id: str, op: ppb.Deploy | ppb.Build
+    ) -> Operation:
+        await self._workspace(context, workspace_id)
+        validation.require_id(f"{kind}.id", op.id)
+        validation.require_id(f"{kind}.app_id", op.app_id)
+        validation.require_enum(f"{kind}.status", op.status, _OPERATION_STATUS)
+        if not op.HasField("start_time"):
+            raise InvalidArgument(f"{kind}.start_time", "is required")
+        if await self._store.get_app(workspace_id, op.app_id) is None:
+            raise NotFound("app", op.app_id)
+        started = nanoseconds(op.start_time)
+        finished = nanoseconds(op.finish_time) if op.HasField("finish_time") else None
+        if finished is not None and finished < started:
+            raise InvalidArgument(f"{kind}.finish_time", "must not be before start_time")
+        record = Operation(
+            id=op.id,
+            app_id=op.app_id,
+            workspace_id=workspace_id,
+            status=enum_to_json(_OPERATION_STATUS, op.status),
+            started_ns=started,
+            finished_ns=finished,
+        )
+        return await self._store.record_operation(kind, record)
+
+    @staticmethod
+    def _operation_fields(op: Operation) -> dict[str, object]:
+        return {
+            "id": op.id,
+            "app_id": op.app_id,
+            "status": enum_from_json(_OPERATION_STATUS, op.status),
+            "start_time": timestamp(op.started_ns),
+            "finish_time": timestamp(op.finished_ns),
+        }
+
+    @rpc.unary
+    async def CreateWorkspace(
+        self, request: ppb.CreateWorkspaceRequest, context: grpc.aio.ServicerContext
+    ) -> ppb.Workspace:
+        self._auth.authorize_admin(context)
+        workspace_id = validation.require_id("workspace_id", request.workspace_id)
+        name = _text("name", request.name) or workspace_id
+        return workspace_message(await self._store.create_workspace(workspace_id, name, now_ns()))
+
+    @rpc.unary
+    async def UpsertApp(self, request: ppb.UpsertAppRequest, context: grpc.aio.ServicerContext) -> ppb.App:
+        given = request.app
+        await self._workspace(context, given.workspace_id)
+        validation.require_id("app.id", given.id)
+        if not given.name:
+            raise InvalidArgument("app.name", "is required")
+        existing = await self._store.get_app(given.workspace_id, given.id)
+        if existing is None and await self._store.app_exists(given.id):
+            raise FailedPrecondition(
+                f"app id {given.id!r} is already used by another workspace", metadata={"app_id": given.id}
+            )
+        app = App(
+            id=given.id,
+            workspace_id=given.workspace_id,
+            name=_text("app.name", given.name),
+            service_name=_text("app.service_name", given.service_name) or given.name,
+            memory_limit_mib=_positive("app.memory_limit_mib", given.memory_limit_mib),
+            cpu_limit_cores=_positive("app.cpu_limit_cores", given.cpu_limit_cores),
+            created_ns=existing.created_ns if existing else now_ns(),
+        )
+        return app_message(await self._store.upsert_app(app))
+
+    @rpc.unary
+    async def ListApps(self, request: ppb.ListAppsRequest, context: grpc.aio.ServicerContext) -> ppb.ListAppsResponse:
+        await self._workspace(context, request.workspace_id)
+        apps = await self._store.list_apps(request.workspace_id)
+        return ppb.ListAppsResponse(apps=[app_message(a) for a in apps])
+
+    @rpc.unary
+    async def DeleteApp(
+        self, request: ppb.DeleteAppRequest, context: grpc.aio.ServicerContext
+    ) -> ppb.DeleteAppResponse:
+        await self._workspace(context, request.workspace_id)
+        validation.require_id("app_id", request.app_id)
+        if not await self._store.delete_app(request.workspace_id, request.app_id):
+            raise NotFound("app", request.app_id)
+        return ppb.DeleteAppResponse()
+
+    @rpc.unary
+    async def RecordDeploy(self, request: ppb.RecordDeployRequest, context: grpc.aio.ServicerContext) -> ppb.Deploy:
+        op = await self._operation(context, "deploy", request.workspace_id, request.deploy)
+        return ppb.Deploy(**self._operation_fields(op))
+
+    @rpc.unary
+    async def RecordBuild(self, request: ppb.RecordBuildRequest, context: grpc.aio.ServicerContext) -> ppb.Build:
+        op = await self._operation(context, "build", request.workspace_id, request.build)
+        return ppb.Build(**self._operation_fields(op))
+
+    @rpc.unary
+    async def CreateApiKey(
+        self, request: ppb.CreateApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> ppb.CreateApiKeyResponse:
+        await self._workspace(context, request.workspace_id)
+        secret = auth.new_secret()
+        key = ApiKey(
+            id=auth.new_key_id(),
+            workspace_id=request.workspace_id,
+            name=_text("name", request.name, maximum=64),
+            prefix=auth.display_prefix(secret),
+            created_ns=now_ns(),
+            revoked_ns=None,
+        )
+        await self._store.create_api_key(key, auth.hash_secret(secret))
+        return ppb.CreateApiKeyResponse(api_key=key_message(key), secret=secret)
+
+    @rpc.unary
+    async def ListApiKeys(
+        self, request: ppb.ListApiKeysRequest, context: grpc.aio.ServicerContext
+    ) -> ppb.ListApiKeysResponse:
+        await self._workspace(context, request.workspace_id)
+        keys = await self._store.list_api_keys(request.workspace_id)
+        return ppb.ListApiKeysResponse(api_keys=[key_message(k) for k in keys])
+
+    @rpc.unary
+    async def RevokeApiKey(self, request: ppb.RevokeApiKeyRequest, context: grpc.aio.ServicerContext) -> ppb.ApiKey:
+        await self._workspace(context, request.workspace_id)
+        validation.require_id("key_id", request.key_id)
+        key = await self._store.revoke_api_key(request.workspace_id, request.key_id, now_ns())
+        if key is None:
+            raise NotFound("api key", request.key_id)
+        return key_message(key)
+
+    async def _rules_not_wired(self, context: grpc.aio.ServicerContext) -> None:
+        self._auth.authorize_admin(context)
+        raise Unimplemented("alert rules are not wired yet: the rules engine is part of the alerts capability")
+
+    @rpc.unary
+    async def CreateAlertRule(
+        self, request: ppb.CreateAlertRuleRequest, context: grpc.aio.ServicerContext
+    ) -> ppb.AlertRule:
+        await self._rules_not_wired(context)
+        raise AssertionError
+
+    @rpc.unary
+    async def ListAlertRules(
+        self, request: ppb.ListAlertRulesRequest, context: grpc.aio.ServicerContext
+    ) -> ppb.ListAlertRulesResponse:
+        await self._rules_not_wired(context)
+        raise AssertionError
+
+    @rpc.unary
+    async def UpdateAlertRule(
+        self, request: ppb.UpdateAlertRuleRequest, context: grpc.aio.ServicerContext
+    ) -> ppb.AlertRule:
+        await self._rules_not_wired(context)
+        raise AssertionError
+
+    @rpc.unary
+    async def DeleteAlertRule(
+        self, request: ppb.DeleteAlertRuleRequest, context: grpc.aio.ServicerContext
+    ) -> ppb.DeleteAlertRuleResponse:
+        await self._rules_not_wired(context)
+        raise AssertionError

@@ -1,0 +1,153 @@
+"""MonitoringService: validate → authenticate/authorize → call a capability → reply.
+
+Each capability lives in its own module and is injected; one that is not wired to its data source
+answers UNIMPLEMENTED with the reason, never invented data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import grpc
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from dooor.monitoring.v1 import monitoring_pb2_grpc
+from server import rpc, validation
+from server.alerts import AlertBook
+from server.auth import Authenticator
+from server.errors import NotFound, Unimplemented
+from server.store import Store
+from server.store.records import App
+
+
+class MetricsReader(Protocol):
+    async def app_metrics(self, app: App, period: pb.Period.ValueType) -> pb.GetAppMetricsResponse: ...
+
+
+class HealthReader(Protocol):
+    async def app_health(self, app: App) -> pb.GetAppHealthResponse: ...
+
+
+class LogReader(Protocol):
+    async def list_logs(self, app: App, request: pb.ListAppLogsRequest) -> pb.ListAppLogsResponse: ...
+
+
+class LogStreamer(Protocol):
+    def stream_logs(self, app: App, request: pb.StreamAppLogsRequest) -> AsyncIterator[pb.StreamAppLogsResponse]: ...
+
+
+class OverviewReader(Protocol):
+    async def overview(self, workspace_id: str) -> pb.GetWorkspaceOverviewResponse: ...
+
+
+@dataclasses.dataclass
+class Capabilities:
+    """What answers each RPC. ``None`` means not wired yet: the RPC answers UNIMPLEMENTED."""
+
+    metrics: MetricsReader | None = None
+    health: HealthReader | None = None
+    logs: LogReader | None = None
+    tail: LogStreamer | None = None
+    overview: OverviewReader | None = None
+
+
+def _require(capability: object | None, what: str) -> None:
+    if capability is None:
+        raise Unimplemented(f"{what} is not wired to its data source in this server build")
+
+
+class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
+    def __init__(self, store: Store, auth: Authenticator, capabilities: Capabilities):
+        self._store = store
+        self._auth = auth
+        self._cap = capabilities
+        self._alerts = AlertBook(store)
+
+    async def _app(self, request: _AppRequest, context: grpc.aio.ServicerContext) -> App:
+        key = await self._auth.workspace_key(context)
+        workspace_id = validation.require_id("workspace_id", request.workspace_id)
+        app_id = validation.require_id("app_id", request.app_id)
+        self._auth.check_workspace(key, workspace_id)
+        app = await self._store.get_app(workspace_id, app_id)
+        if app is None:
+            raise NotFound("app", app_id)
+        return app
+
+    async def _workspace(self, workspace_id: str, context: grpc.aio.ServicerContext) -> str:
+        key = await self._auth.workspace_key(context)
+        validation.require_id("workspace_id", workspace_id)
+        self._auth.check_workspace(key, workspace_id)
+        return workspace_id
+
+    @rpc.unary
+    async def GetAppMetrics(
+        self, request: pb.GetAppMetricsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetAppMetricsResponse:
+        period = validation.require_enum("period", request.period, pb.Period.DESCRIPTOR, default=pb.PERIOD_24H)
+        app = await self._app(request, context)
+        _require(self._cap.metrics, "GetAppMetrics (Prometheus metrics)")
+        assert self._cap.metrics is not None
+        return await self._cap.metrics.app_metrics(app, period)
+
+    @rpc.unary
+    async def GetAppHealth(
+        self, request: pb.GetAppHealthRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetAppHealthResponse:
+        app = await self._app(request, context)
+        _require(self._cap.health, "GetAppHealth (the health evaluator over Prometheus)")
+        assert self._cap.health is not None
+        return await self._cap.health.app_health(app)
+
+    @rpc.unary
+    async def ListAppLogs(
+        self, request: pb.ListAppLogsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAppLogsResponse:
+        validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
+        app = await self._app(request, context)
+        _require(self._cap.logs, "ListAppLogs (Loki logs)")
+        assert self._cap.logs is not None
+        return await self._cap.logs.list_logs(app, request)
+
+    @rpc.stream
+    async def StreamAppLogs(
+        self, request: pb.StreamAppLogsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamAppLogsResponse]:
+        validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
+        app = await self._app(request, context)
+        _require(self._cap.tail, "StreamAppLogs (Loki live tail)")
+        assert self._cap.tail is not None
+        async for message in self._cap.tail.stream_logs(app, request):
+            yield message
+
+    @rpc.unary
+    async def GetWorkspaceOverview(
+        self, request: pb.GetWorkspaceOverviewRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetWorkspaceOverviewResponse:
+        workspace_id = await self._workspace(request.workspace_id, context)
+        _require(self._cap.overview, "GetWorkspaceOverview (store and Prometheus summary)")
+        assert self._cap.overview is not None
+        return await self._cap.overview.overview(workspace_id)
+
+    @rpc.unary
+    async def ListAlerts(
+        self, request: pb.ListAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAlertsResponse:
+        workspace_id = await self._workspace(request.workspace_id, context)
+        app_id = validation.optional_id("app_id", request.app_id)
+        limit = validation.limit("limit", request.limit, default=50, maximum=500)
+        resolved = request.resolved if request.HasField("resolved") else None
+        alerts = await self._alerts.list(workspace_id, app_id=app_id, resolved=resolved, limit=limit)
+        return pb.ListAlertsResponse(alerts=alerts)
+
+    @rpc.unary
+    async def ResolveAlert(self, request: pb.ResolveAlertRequest, context: grpc.aio.ServicerContext) -> pb.Alert:
+        workspace_id = await self._workspace(request.workspace_id, context)
+        alert_id = validation.require_id("alert_id", request.alert_id)
+        return await self._alerts.resolve(workspace_id, alert_id)
+
+
+class _AppRequest(Protocol):
+    workspace_id: str
+    app_id: str

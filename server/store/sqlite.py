@@ -1,0 +1,284 @@
+"""The SQLite store (aiosqlite), in WAL mode with ``synchronous=FULL``: a committed write survives kill -9
+and power loss. Versioned migrations in ``migrations/NNNN_*.sql`` are applied at open, each atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import json
+import pathlib
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+
+from server.store.records import Alert, ApiKey, App, HealthSnapshot, Operation, Workspace
+
+_MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
+_OPERATION_TABLES = {"deploy": "deploys", "build": "builds"}
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = importlib.resources.files("server.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.fullmatch(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def open_sqlite(path: str) -> SqliteStore:
+    if path != ":memory:":
+        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: no implicit transactions; multi-statement writes use BEGIN IMMEDIATE explicitly.
+    db = await aiosqlite.connect(path, isolation_level=None)
+    db.row_factory = aiosqlite.Row
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000"):
+        await db.execute(f"PRAGMA {pragma}")
+    store = SqliteStore(db)
+    await store.migrate()
+    return store
+
+
+class SqliteStore:
+    def __init__(self, db: aiosqlite.Connection):
+        self._db = db
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def migrate(self) -> None:
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ns INTEGER)"
+        )
+        done = {row[0] for row in await self._db.execute_fetchall("SELECT version FROM schema_migrations")}
+        for version, sql in _migrations():
+            if version not in done:
+                await self._db.executescript(
+                    f"BEGIN IMMEDIATE;\n{sql}\n"
+                    f"INSERT INTO schema_migrations VALUES ({version}, CAST(unixepoch('subsec') * 1e9 AS INTEGER));\n"
+                    "COMMIT;"
+                )
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        # One connection, one writer thread: aiosqlite runs statements in order, and BEGIN IMMEDIATE
+        # takes the write lock so other processes on the same file wait instead of interleaving.
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        rows = await self._db.execute_fetchall(sql, tuple(params))
+        return next(iter(rows), None)
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        return list(await self._db.execute_fetchall(sql, tuple(params)))
+
+    # Workspaces
+
+    async def create_workspace(self, workspace_id: str, name: str, now_ns: int) -> Workspace:
+        await self._db.execute(
+            "INSERT INTO workspaces (id, name, created_ns) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (workspace_id, name, now_ns),
+        )
+        workspace = await self.get_workspace(workspace_id)
+        assert workspace is not None
+        return workspace
+
+    async def get_workspace(self, workspace_id: str) -> Workspace | None:
+        row = await self._one("SELECT * FROM workspaces WHERE id = ?", (workspace_id,))
+        return Workspace(**row) if row else None
+
+    # Apps
+
+    async def upsert_app(self, app: App) -> App:
+        await self._db.execute(
+            "INSERT INTO apps (id, workspace_id, name, service_name, memory_limit_mib, cpu_limit_cores,"
+            " created_ns) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+            " service_name = excluded.service_name, memory_limit_mib = excluded.memory_limit_mib,"
+            " cpu_limit_cores = excluded.cpu_limit_cores WHERE apps.workspace_id = excluded.workspace_id",
+            (
+                app.id,
+                app.workspace_id,
+                app.name,
+                app.service_name,
+                app.memory_limit_mib,
+                app.cpu_limit_cores,
+                app.created_ns,
+            ),
+        )
+        stored = await self.get_app(app.workspace_id, app.id)
+        assert stored is not None
+        return stored
+
+    async def get_app(self, workspace_id: str, app_id: str) -> App | None:
+        row = await self._one("SELECT * FROM apps WHERE id = ? AND workspace_id = ?", (app_id, workspace_id))
+        return App(**row) if row else None
+
+    async def app_exists(self, app_id: str) -> bool:
+        return await self._one("SELECT 1 FROM apps WHERE id = ?", (app_id,)) is not None
+
+    async def list_apps(self, workspace_id: str) -> list[App]:
+        rows = await self._all("SELECT * FROM apps WHERE workspace_id = ? ORDER BY id", (workspace_id,))
+        return [App(**row) for row in rows]
+
+    async def list_all_apps(self) -> list[App]:
+        return [App(**row) for row in await self._all("SELECT * FROM apps ORDER BY workspace_id, id")]
+
+    async def delete_app(self, workspace_id: str, app_id: str) -> bool:
+        cursor = await self._db.execute("DELETE FROM apps WHERE id = ? AND workspace_id = ?", (app_id, workspace_id))
+        return cursor.rowcount > 0
+
+    # Deploys and builds
+
+    async def record_operation(self, kind: str, op: Operation) -> Operation:
+        table = _OPERATION_TABLES[kind]
+        await self._db.execute(
+            f"INSERT INTO {table} (app_id, id, workspace_id, status, started_ns, finished_ns)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, id) DO UPDATE SET status = excluded.status,"
+            " started_ns = excluded.started_ns, finished_ns = excluded.finished_ns",
+            (op.app_id, op.id, op.workspace_id, op.status, op.started_ns, op.finished_ns),
+        )
+        return op
+
+    async def last_deploy_started_ns(self, app_id: str, status: str) -> int | None:
+        row = await self._one(
+            "SELECT max(started_ns) AS t FROM deploys WHERE app_id = ? AND status = ?", (app_id, status)
+        )
+        return row["t"] if row else None
+
+    async def count_operations(
+        self, kind: str, workspace_id: str, *, since_ns: int = 0, status: str | None = None
+    ) -> int:
+        sql = f"SELECT count(*) FROM {_OPERATION_TABLES[kind]} WHERE workspace_id = ? AND started_ns >= ?"
+        params: list[Any] = [workspace_id, since_ns]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        row = await self._one(sql, params)
+        return int(row[0]) if row else 0
+
+    async def recent_operations(self, kind: str, workspace_id: str, limit: int) -> list[Operation]:
+        rows = await self._all(
+            f"SELECT * FROM {_OPERATION_TABLES[kind]} WHERE workspace_id = ? ORDER BY started_ns DESC LIMIT ?",
+            (workspace_id, limit),
+        )
+        return [Operation(**row) for row in rows]
+
+    # API keys
+
+    async def create_api_key(self, key: ApiKey, secret_hash: bytes) -> ApiKey:
+        await self._db.execute(
+            "INSERT INTO api_keys (id, workspace_id, name, prefix, secret_hash, created_ns, revoked_ns)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key.id, key.workspace_id, key.name, key.prefix, secret_hash, key.created_ns, key.revoked_ns),
+        )
+        return key
+
+    async def find_api_key(self, secret_hash: bytes) -> ApiKey | None:
+        row = await self._one(
+            "SELECT id, workspace_id, name, prefix, created_ns, revoked_ns FROM api_keys WHERE secret_hash = ?",
+            (secret_hash,),
+        )
+        return ApiKey(**row) if row else None
+
+    async def list_api_keys(self, workspace_id: str) -> list[ApiKey]:
+        rows = await self._all(
+            "SELECT id, workspace_id, name, prefix, created_ns, revoked_ns FROM api_keys"
+            " WHERE workspace_id = ? ORDER BY created_ns, id",
+            (workspace_id,),
+        )
+        return [ApiKey(**row) for row in rows]
+
+    async def revoke_api_key(self, workspace_id: str, key_id: str, now_ns: int) -> ApiKey | None:
+        await self._db.execute(
+            "UPDATE api_keys SET revoked_ns = ? WHERE id = ? AND workspace_id = ? AND revoked_ns IS NULL",
+            (now_ns, key_id, workspace_id),
+        )
+        row = await self._one(
+            "SELECT id, workspace_id, name, prefix, created_ns, revoked_ns FROM api_keys"
+            " WHERE id = ? AND workspace_id = ?",
+            (key_id, workspace_id),
+        )
+        return ApiKey(**row) if row else None
+
+    # Health snapshots
+
+    async def save_snapshots(self, snapshots: Sequence[HealthSnapshot]) -> None:
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT OR REPLACE INTO health_snapshots (app_id, workspace_id, checked_ns, status, up_since_ns,"
+                " instance_count, error_rate, avg_latency_ms, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        s.app_id,
+                        s.workspace_id,
+                        s.checked_ns,
+                        s.status,
+                        s.up_since_ns,
+                        s.instance_count,
+                        s.error_rate,
+                        s.avg_latency_ms,
+                        json.dumps(list(s.reasons)),
+                    )
+                    for s in snapshots
+                ],
+            )
+
+    async def latest_snapshot(self, app_id: str) -> HealthSnapshot | None:
+        row = await self._one(
+            "SELECT * FROM health_snapshots WHERE app_id = ? ORDER BY checked_ns DESC LIMIT 1", (app_id,)
+        )
+        return _snapshot(row) if row else None
+
+    async def latest_snapshots(self, workspace_id: str | None = None) -> list[HealthSnapshot]:
+        # SQLite returns the other columns of the row holding max() in a bare-column aggregate query.
+        sql = "SELECT *, max(checked_ns) FROM health_snapshots"
+        params: tuple[Any, ...] = ()
+        if workspace_id is not None:
+            sql += " WHERE workspace_id = ?"
+            params = (workspace_id,)
+        rows = await self._all(sql + " GROUP BY app_id", params)
+        return [_snapshot(row) for row in rows]
+
+    # Alerts
+
+    async def get_alert(self, workspace_id: str, alert_id: str) -> Alert | None:
+        row = await self._one("SELECT * FROM alerts WHERE id = ? AND workspace_id = ?", (alert_id, workspace_id))
+        return Alert(**row) if row else None
+
+    async def list_alerts(
+        self, workspace_id: str, *, app_id: str = "", resolved: bool | None = None, limit: int
+    ) -> list[Alert]:
+        sql = "SELECT * FROM alerts WHERE workspace_id = ?"
+        params: list[Any] = [workspace_id]
+        if app_id:
+            sql += " AND app_id = ?"
+            params.append(app_id)
+        if resolved is not None:
+            sql += " AND resolved_ns IS NOT NULL" if resolved else " AND resolved_ns IS NULL"
+        sql += " ORDER BY triggered_ns DESC, id DESC LIMIT ?"
+        params.append(limit)
+        return [Alert(**row) for row in await self._all(sql, params)]
+
+    async def resolve_alert(self, workspace_id: str, alert_id: str, now_ns: int, by: str) -> Alert | None:
+        await self._db.execute(
+            "UPDATE alerts SET resolved_ns = ?, resolved_by = ? WHERE id = ? AND workspace_id = ?"
+            " AND resolved_ns IS NULL",
+            (now_ns, by, alert_id, workspace_id),
+        )
+        return await self.get_alert(workspace_id, alert_id)
+
+
+def _snapshot(row: aiosqlite.Row) -> HealthSnapshot:
+    fields = {k: row[k] for k in row.keys() if k in HealthSnapshot.__dataclass_fields__}  # noqa: SIM118
+    fields["reasons"] = tuple(json.loads(fields["reasons"]))
+    return HealthSnapshot(**fields)

@@ -1,0 +1,35 @@
+"""Fixtures: one real server process per session (plus fresh ones where a test needs its own)."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+import pytest
+
+from tests.support.platform import Tenant, new_tenant
+from tests.support.procs import ServerProcess, running_server
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def server(log_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server with no reachable backends: for the contract, auth, validation and store tests."""
+    with running_server(log_dir, tmp_path_factory.mktemp("db") / "monitoring.db") as process:
+        yield process
+
+
+@pytest.fixture
+async def channel(server: ServerProcess) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(server.addr) as ch:
+        yield ch
+
+
+@pytest.fixture
+async def tenant(channel: grpc.aio.Channel) -> Tenant:
+    return await new_tenant(channel)
