@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
+import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -82,3 +84,25 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if raw is not None and raw != "":
             values[name] = _convert(name, raw)
     return Config(**values)
+
+
+@functools.cache
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise SystemExit(f"cannot read config file {path}: {error}") from None
+
+
+def file_section(config: Config, name: str) -> dict[str, Any]:
+    """One top-level table of the TOML config file (``[prometheus]``, ``[loki]``, ...); empty when absent.
+
+    Each capability reads and validates its own section; docs/configuration.md documents them all.
+    """
+    if not config.config_file:
+        return {}
+    section = _read_file(config.config_file).get(name, {})
+    if not isinstance(section, dict):
+        raise SystemExit(f"config file {config.config_file}: [{name}] must be a table")
+    return section
