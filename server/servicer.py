@@ -19,7 +19,7 @@ from server.alerts import AlertBook
 from server.auth import Authenticator
 from server.errors import NotFound, Unimplemented
 from server.store import Store
-from server.store.records import App
+from server.store.records import ApiKey, App
 
 
 class MetricsReader(Protocol):
@@ -65,8 +65,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         self._cap = capabilities
         self._alerts = AlertBook(store)
 
-    async def _app(self, request: _AppRequest, context: grpc.aio.ServicerContext) -> App:
-        key = await self._auth.workspace_key(context)
+    async def _app(self, key: ApiKey, request: _AppRequest) -> App:
         workspace_id = validation.require_id("workspace_id", request.workspace_id)
         app_id = validation.require_id("app_id", request.app_id)
         self._auth.check_workspace(key, workspace_id)
@@ -75,8 +74,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
             raise NotFound("app", app_id)
         return app
 
-    async def _workspace(self, workspace_id: str, context: grpc.aio.ServicerContext) -> str:
-        key = await self._auth.workspace_key(context)
+    def _workspace(self, key: ApiKey, workspace_id: str) -> str:
         validation.require_id("workspace_id", workspace_id)
         self._auth.check_workspace(key, workspace_id)
         return workspace_id
@@ -85,8 +83,9 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def GetAppMetrics(
         self, request: pb.GetAppMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAppMetricsResponse:
+        key = await self._auth.workspace_key(context)
         period = validation.require_enum("period", request.period, pb.Period.DESCRIPTOR, default=pb.PERIOD_24H)
-        app = await self._app(request, context)
+        app = await self._app(key, request)
         _require(self._cap.metrics, "GetAppMetrics (Prometheus metrics)")
         assert self._cap.metrics is not None
         return await self._cap.metrics.app_metrics(app, period)
@@ -95,7 +94,8 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def GetAppHealth(
         self, request: pb.GetAppHealthRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAppHealthResponse:
-        app = await self._app(request, context)
+        key = await self._auth.workspace_key(context)
+        app = await self._app(key, request)
         _require(self._cap.health, "GetAppHealth (the health evaluator over Prometheus)")
         assert self._cap.health is not None
         return await self._cap.health.app_health(app)
@@ -104,8 +104,9 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def ListAppLogs(
         self, request: pb.ListAppLogsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAppLogsResponse:
+        key = await self._auth.workspace_key(context)
         validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
-        app = await self._app(request, context)
+        app = await self._app(key, request)
         _require(self._cap.logs, "ListAppLogs (Loki logs)")
         assert self._cap.logs is not None
         return await self._cap.logs.list_logs(app, request)
@@ -114,8 +115,9 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def StreamAppLogs(
         self, request: pb.StreamAppLogsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamAppLogsResponse]:
+        key = await self._auth.workspace_key(context)
         validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
-        app = await self._app(request, context)
+        app = await self._app(key, request)
         _require(self._cap.tail, "StreamAppLogs (Loki live tail)")
         assert self._cap.tail is not None
         async for message in self._cap.tail.stream_logs(app, request):
@@ -125,7 +127,8 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def GetWorkspaceOverview(
         self, request: pb.GetWorkspaceOverviewRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetWorkspaceOverviewResponse:
-        workspace_id = await self._workspace(request.workspace_id, context)
+        key = await self._auth.workspace_key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
         _require(self._cap.overview, "GetWorkspaceOverview (store and Prometheus summary)")
         assert self._cap.overview is not None
         return await self._cap.overview.overview(workspace_id)
@@ -134,7 +137,8 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def ListAlerts(
         self, request: pb.ListAlertsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAlertsResponse:
-        workspace_id = await self._workspace(request.workspace_id, context)
+        key = await self._auth.workspace_key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
         app_id = validation.optional_id("app_id", request.app_id)
         limit = validation.limit("limit", request.limit, default=50, maximum=500)
         resolved = request.resolved if request.HasField("resolved") else None
@@ -143,7 +147,8 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
 
     @rpc.unary
     async def ResolveAlert(self, request: pb.ResolveAlertRequest, context: grpc.aio.ServicerContext) -> pb.Alert:
-        workspace_id = await self._workspace(request.workspace_id, context)
+        key = await self._auth.workspace_key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
         alert_id = validation.require_id("alert_id", request.alert_id)
         return await self._alerts.resolve(workspace_id, alert_id)
 

@@ -1,0 +1,59 @@
+"""The SQLite store on a real file: migrations, WAL, and the one-open-alert constraint."""
+
+from __future__ import annotations
+
+import pathlib
+import sqlite3
+
+import pytest
+
+from server.store import open_sqlite
+from server.store.records import App, HealthSnapshot
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_migrations_apply_once_and_are_recorded(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "m.db")
+    for _ in range(2):
+        store = await open_sqlite(path)
+        await store.close()
+    with sqlite3.connect(path) as db:
+        versions = [row[0] for row in db.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        assert versions == sorted(set(versions))
+        assert versions[0] == 1
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def _store_with_app(tmp_path: pathlib.Path):
+    store = await open_sqlite(str(tmp_path / "s.db"))
+    await store.create_workspace("ws_a", "A", 1)
+    await store.upsert_app(App("app_a", "ws_a", "api", "api", 512, 1, 1))
+    return store
+
+
+async def test_latest_snapshot_per_app(tmp_path: pathlib.Path) -> None:
+    store = await _store_with_app(tmp_path)
+    try:
+        older = HealthSnapshot("app_a", "ws_a", 10, "unknown", None, None, None, None, ())
+        newer = HealthSnapshot("app_a", "ws_a", 20, "degraded", 5, 2, 7.5, 40.0, ("error rate 7.5% ≥ 5%",))
+        await store.save_snapshots([older, newer])
+        assert await store.latest_snapshot("app_a") == newer
+        assert await store.latest_snapshots("ws_a") == [newer]
+    finally:
+        await store.close()
+
+
+async def test_at_most_one_open_alert_per_app_and_type(tmp_path: pathlib.Path) -> None:
+    store = await _store_with_app(tmp_path)
+    await store.close()
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        row = (
+            "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        db.execute(row, ("alr_1", "ws_a", "app_a", "high_cpu", "warning", "m", 1))
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute(row, ("alr_2", "ws_a", "app_a", "high_cpu", "warning", "m", 2))
+        db.execute("UPDATE alerts SET resolved_ns = 3 WHERE id = 'alr_1'")
+        db.execute(row, ("alr_2", "ws_a", "app_a", "high_cpu", "warning", "m", 4))
