@@ -29,7 +29,14 @@ def free_port() -> int:
 class Process:
     """One child process whose output goes to a log file; stopped with SIGTERM, then SIGKILL."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_dir: pathlib.Path, env: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_dir: pathlib.Path,
+        env: Mapping[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("ab")
@@ -40,6 +47,7 @@ class Process:
             stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
             cwd=REPO,
+            preexec_fn=preexec_fn,
         )
 
     @property
