@@ -49,7 +49,7 @@ async def _history(platform: platform_pb2_grpc.PlatformServiceStub, workspace_id
     await platform.RecordDeploy(ppb.RecordDeployRequest(workspace_id=workspace_id, deploy=deploy), metadata=admin)
 
 
-async def demo_workspace(grpc_addr: str, state: dict[str, str], apps: Sequence[DemoApp]) -> str:
+async def demo_workspace(grpc_addr: str, state: dict[str, str], apps: Sequence[DemoApp], hold_s: int) -> str:
     """Creates (or refreshes) the demo workspace; returns the API key, reusing a stored one that still works."""
     admin = (("authorization", f"Bearer {state['admin_token']}"),)
     workspace_id = state["workspace_id"]
@@ -69,7 +69,7 @@ async def demo_workspace(grpc_addr: str, state: dict[str, str], apps: Sequence[D
             )
             await platform.UpsertApp(ppb.UpsertAppRequest(app=record), metadata=admin)
             await _history(platform, workspace_id, app, admin)
-        await _demo_rules(platform, workspace_id, admin)
+        await _demo_rules(platform, workspace_id, admin, hold_s)
         if state.get("key") and await _key_works(channel, workspace_id, state["key"]):
             return state["key"]
         created = await platform.CreateApiKey(
@@ -78,8 +78,8 @@ async def demo_workspace(grpc_addr: str, state: dict[str, str], apps: Sequence[D
         return created.secret
 
 
-async def _demo_rules(platform: platform_pb2_grpc.PlatformServiceStub, workspace_id: str, admin) -> None:
-    """Short holds for the demo workspace, so a misbehaving phase raises an alert within a minute."""
+async def _demo_rules(platform: platform_pb2_grpc.PlatformServiceStub, workspace_id: str, admin, hold_s: int) -> None:
+    """Short holds for the demo workspace, so a misbehaving phase raises an alert within a minute or so."""
     existing = await platform.ListAlertRules(ppb.ListAlertRulesRequest(workspace_id=workspace_id), metadata=admin)
     if any(rule.workspace_id == workspace_id for rule in existing.rules):
         return
@@ -95,6 +95,6 @@ async def _demo_rules(platform: platform_pb2_grpc.PlatformServiceStub, workspace
             warning_threshold=warning,
             critical_threshold=critical,
             recovery_threshold=recovery,
-            hold_seconds=60,
+            hold_seconds=hold_s,
         )
         await platform.CreateAlertRule(ppb.CreateAlertRuleRequest(rule=rule), metadata=admin)

@@ -47,6 +47,9 @@ class Settings:
         self.loki_addr = _addr("DEVSTACK_LOKI_ADDR", "127.0.0.1:3100")
         self.workload_addr = _addr("DEVSTACK_WORKLOAD_ADDR", "127.0.0.1:9101")
         self.external_loki = os.environ.get("MONITORING_LOKI_URL", "")
+        # When the misbehaving demo app first misbehaves, and how long a breach must last to alert.
+        self.bad_after_s = float(os.environ.get("DEVSTACK_BAD_AFTER_S", "120"))
+        self.alert_hold_s = int(os.environ.get("DEVSTACK_ALERT_HOLD_S", "60"))
         self.db = self.data / "monitoring.db"
         self.logs = self.data / "logs"
 
@@ -202,7 +205,7 @@ def _signals_set(stop: asyncio.Event) -> Iterator[None]:
 async def run(settings: Settings) -> None:
     settings.logs.mkdir(parents=True, exist_ok=True)
     state = _state(settings)
-    workload = Workload()
+    workload = Workload(bad_after_s=settings.bad_after_s)
     children = _Children(settings.logs)
     stop = asyncio.Event()
     with _signals_set(stop):
@@ -226,7 +229,7 @@ async def run(settings: Settings) -> None:
             edge_env = {"MONITORING_EDGE_ADDR": settings.edge_addr, "MONITORING_UPSTREAM": settings.grpc_addr}
             edge = children.start("monitoring-edge", [str(BIN / "monitoring-edge")], edge_env)
             edge.wait_until(lambda: _http_ok(f"{settings.edge_url}/readyz"))
-            state["key"] = await seed.demo_workspace(settings.grpc_addr, state, workload.apps)
+            state["key"] = await seed.demo_workspace(settings.grpc_addr, state, workload.apps, settings.alert_hold_s)
             _save_state(settings, state)
             workload_task = asyncio.create_task(_serve_workload(workload, settings, state, stop))
             _print_banner(settings, state, workload)

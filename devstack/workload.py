@@ -24,7 +24,8 @@ from starlette.routing import Route
 
 log = logging.getLogger("devstack.workload")
 
-# A misbehaving app spends this many seconds in a bad phase out of every cycle.
+# A misbehaving app is in a bad phase for BAD_S seconds of every CYCLE_S, the first one starting
+# `bad_after_s` after the workload starts (DEVSTACK_BAD_AFTER_S; 0 makes it misbehave at once).
 CYCLE_S = 480.0
 BAD_S = 180.0
 
@@ -48,8 +49,16 @@ DEMO_APPS = (
 )
 
 
-def bad_phase(app: DemoApp, now: float) -> bool:
-    return app.misbehaves and (now % CYCLE_S) >= CYCLE_S - BAD_S
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    started: float
+    bad_after_s: float
+
+    def bad(self, app: DemoApp, now: float) -> bool:
+        return app.misbehaves and now >= self.started + self.bad_after_s and self._in_bad(now)
+
+    def _in_bad(self, now: float) -> bool:
+        return (now - self.started - self.bad_after_s) % CYCLE_S < BAD_S
 
 
 @dataclasses.dataclass
@@ -58,6 +67,7 @@ class _Instance:
 
     app: DemoApp
     index: int
+    schedule: Schedule
     last: float
     cpu_seconds: float = 0.0
     ok: float = 0.0
@@ -66,7 +76,7 @@ class _Instance:
 
     def advance(self, now: float) -> None:
         dt, self.last = max(0.0, now - self.last), now
-        bad = bad_phase(self.app, now)
+        bad = self.schedule.bad(self.app, now)
         wobble = 1 + 0.15 * math.sin(now / 97 + self.index)
         requests = self.app.requests_per_s * wobble * dt
         error_share = 0.25 if bad else 0.004
@@ -77,7 +87,7 @@ class _Instance:
         self.latency_sum_s += requests * latency_s
 
     def memory_bytes(self, now: float) -> float:
-        growth = 1.7 if bad_phase(self.app, now) else 1 + 0.05 * math.sin(now / 300 + self.index)
+        growth = 1.7 if self.schedule.bad(self.app, now) else 1 + 0.05 * math.sin(now / 300 + self.index)
         return self.app.memory_mib * growth * 1048576
 
     def exposition(self, now: float) -> str:
@@ -97,10 +107,11 @@ class _Instance:
 
 
 class Workload:
-    def __init__(self, apps: tuple[DemoApp, ...] = DEMO_APPS):
+    def __init__(self, apps: tuple[DemoApp, ...] = DEMO_APPS, *, bad_after_s: float = 120.0):
         now = time.time()
         self.apps = apps
-        self._instances = {(a.id, i): _Instance(a, i, now) for a in apps for i in range(a.instances)}
+        self.schedule = Schedule(now, bad_after_s)
+        self._instances = {(a.id, i): _Instance(a, i, self.schedule, now) for a in apps for i in range(a.instances)}
 
     def targets(self) -> list[tuple[DemoApp, int, str]]:
         """(app, instance index, metrics path) for every instance: one scrape target each."""
@@ -113,7 +124,7 @@ class Workload:
             return PlainTextResponse("no such instance\n", status_code=404)
         now = time.time()
         # In its bad phase, the misbehaving app's last instance stops answering scrapes: `up` drops to 0.
-        if bad_phase(instance.app, now) and instance.index == instance.app.instances - 1:
+        if self.schedule.bad(instance.app, now) and instance.index == instance.app.instances - 1:
             return PlainTextResponse("instance unavailable\n", status_code=503)
         instance.advance(now)
         return PlainTextResponse(instance.exposition(now), media_type="text/plain; version=0.0.4")
@@ -136,7 +147,7 @@ class Workload:
 
     def _lines(self, app: DemoApp, workspace_id: str, rng: random.Random) -> list[dict[str, object]]:
         now_ns = time.time_ns()
-        bad = bad_phase(app, now_ns / 1e9)
+        bad = self.schedule.bad(app, now_ns / 1e9)
         by_level: dict[str, list[list[str]]] = {}
         for n in range(rng.randint(1, 3)):
             level, line = _line(app, bad, rng)
