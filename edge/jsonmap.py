@@ -1,0 +1,206 @@
+"""Messages → the documented JSON, by the rule declared in ``protos/dooor/monitoring/v1/json.proto``.
+
+The rule is read from the descriptors (``json_name``, field presence, ``(json_value)``,
+``(omit_when_unset)``) and nowhere else: the request parser, the SSE encoder and the OpenAPI generator
+use the accessors below, so the three cannot disagree. Rendering is compiled once per message type
+into a list of field plans; the per-request work is a loop over that list.
+
+Decisions where json.proto is silent:
+
+* ``(omit_when_unset)`` on a field without presence (an enum such as ``ActivityItem.status``) omits the
+  key when the field holds its default value.
+* An enum value without ``(json_value)`` (only ``*_UNSPECIFIED``, which the server never returns) is
+  rendered as ``null`` rather than failing the whole response.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import functools
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf import descriptor, json_format, timestamp_pb2
+from google.protobuf.message import Message
+
+from dooor.monitoring.v1 import json_pb2
+
+FD = descriptor.FieldDescriptor
+TIMESTAMP = "google.protobuf.Timestamp"
+JSONValue = Any  # the result of json.loads: dict, list, str, int, float, bool or None
+
+_INTEGER_TYPES = frozenset(
+    {FD.TYPE_INT32, FD.TYPE_INT64, FD.TYPE_UINT32, FD.TYPE_UINT64, FD.TYPE_SINT32, FD.TYPE_SINT64}
+    | {FD.TYPE_FIXED32, FD.TYPE_FIXED64, FD.TYPE_SFIXED32, FD.TYPE_SFIXED64}
+)
+_FLOAT_TYPES = frozenset({FD.TYPE_DOUBLE, FD.TYPE_FLOAT})
+
+
+# -- the rule, as accessors ------------------------------------------------------------------------
+
+
+def json_name(field: FD) -> str:
+    return field.json_name
+
+
+def enum_json_value(value: descriptor.EnumValueDescriptor) -> str | None:
+    return value.GetOptions().Extensions[json_pb2.json_value] or None
+
+
+@functools.cache
+def enum_json_values(enum: descriptor.EnumDescriptor) -> dict[int, str]:
+    """Enum number → documented string, for every value that has one (so never ``*_UNSPECIFIED``)."""
+    return {v.number: s for v in enum.values if (s := enum_json_value(v)) is not None}
+
+
+@functools.cache
+def enum_numbers(enum: descriptor.EnumDescriptor) -> dict[str, int]:
+    return {s: n for n, s in enum_json_values(enum).items()}
+
+
+def omit_when_unset(field: FD) -> bool:
+    return bool(field.GetOptions().Extensions[json_pb2.omit_when_unset])
+
+
+def nullable(field: FD) -> bool:
+    """Whether the key can be ``null``: an unset field with presence that is not omitted instead."""
+    return field.has_presence and not _is_repeated(field) and not omit_when_unset(field)
+
+
+def from_header(field: FD) -> str | None:
+    return field.GetOptions().Extensions[json_pb2.from_header] or None
+
+
+def sse_event(field: FD) -> str | None:
+    return field.GetOptions().Extensions[json_pb2.sse_event] or None
+
+
+def is_sse_id(field: FD) -> bool:
+    return bool(field.GetOptions().Extensions[json_pb2.sse_id])
+
+
+def allow_query_token(method: descriptor.MethodDescriptor) -> bool:
+    return bool(method.GetOptions().Extensions[json_pb2.allow_query_token])
+
+
+def format_timestamp(ts: timestamp_pb2.Timestamp) -> str:
+    """RFC 3339 in UTC with ``Z``, and 0, 3, 6 or 9 fractional digits: as many as needed to be exact."""
+    return ts.ToJsonString()  # protobuf's canonical form follows exactly this rule
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+
+def _is_repeated(field: FD) -> bool:
+    return field.is_repeated
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    name: str
+    key: str
+    value: Callable[[Any], JSONValue]
+    repeated: bool
+    is_map: bool
+    presence: bool
+    omit: bool
+
+
+def _float(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _bytes(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _enum_renderer(enum: descriptor.EnumDescriptor) -> Callable[[int], str | None]:
+    table = enum_json_values(enum)
+    return table.get
+
+
+def _scalar_renderer(field: FD) -> Callable[[Any], JSONValue]:
+    if field.type == FD.TYPE_MESSAGE:
+        return _message_renderer(field.message_type)
+    if field.type == FD.TYPE_ENUM:
+        return _enum_renderer(field.enum_type)
+    if field.type in _FLOAT_TYPES:
+        return _float
+    if field.type == FD.TYPE_BYTES:
+        return _bytes
+    return _identity  # strings, bools and every integer width (as JSON numbers)
+
+
+def _message_renderer(message: descriptor.Descriptor) -> Callable[[Message], JSONValue]:
+    if message.full_name == TIMESTAMP:
+        return format_timestamp
+    if message.full_name.startswith("google.protobuf."):
+        return _wkt
+    return functools.partial(_render_fields, _plan(message))
+
+
+def _wkt(message: Message) -> JSONValue:
+    """Other well-known types (Duration, wrappers, Struct …) in their canonical ProtoJSON form."""
+    return json_format.MessageToDict(message)
+
+
+@functools.cache
+def _plan(message: descriptor.Descriptor) -> tuple[_FieldPlan, ...]:
+    plans = []
+    for field in message.fields:
+        is_map = field.message_type is not None and field.message_type.GetOptions().map_entry
+        value = _scalar_renderer(field.message_type.fields_by_name["value"]) if is_map else _scalar_renderer(field)
+        plans.append(
+            _FieldPlan(
+                name=field.name,
+                key=json_name(field),
+                value=value,
+                repeated=_is_repeated(field),
+                is_map=bool(is_map),
+                presence=field.has_presence and not _is_repeated(field),
+                omit=omit_when_unset(field),
+            )
+        )
+    return tuple(plans)
+
+
+def _render_fields(plans: tuple[_FieldPlan, ...], message: Message) -> dict[str, JSONValue]:
+    out: dict[str, JSONValue] = {}
+    for p in plans:
+        if p.is_map:
+            out[p.key] = {str(k): p.value(v) for k, v in getattr(message, p.name).items()}
+        elif p.repeated:
+            out[p.key] = [p.value(v) for v in getattr(message, p.name)]
+        elif p.presence and not message.HasField(p.name):
+            if not p.omit:
+                out[p.key] = None
+        else:
+            value = getattr(message, p.name)
+            if p.omit and not p.presence and not value:
+                continue  # omit_when_unset without presence: the default value counts as unset
+            out[p.key] = p.value(value)
+    return out
+
+
+def to_json(message: Message) -> JSONValue:
+    """The documented JSON value of one message (a dict, or a string for a Timestamp)."""
+    return _message_renderer(message.DESCRIPTOR)(message)
+
+
+def field_to_json(message: Message, field_name: str) -> JSONValue:
+    """The JSON of one top-level field, as ``response_body`` selects it (a repeated field is an array)."""
+    field = message.DESCRIPTOR.fields_by_name[field_name]
+    plan = next(p for p in _plan(message.DESCRIPTOR) if p.name == field_name)
+    return _render_fields((plan,), message).get(json_name(field))
+
+
+def dumps(value: JSONValue) -> bytes:
+    """Compact UTF-8 JSON on one line (SSE ``data:`` relies on it: string newlines stay escaped)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()

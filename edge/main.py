@@ -1,0 +1,94 @@
+"""Wiring only: config → one shared grpc.aio channel → the ASGI app → uvicorn.
+
+``monitoring-edge --help`` lists the settings. SIGTERM or SIGINT stop uvicorn, which gives open
+connections (SSE streams included) ``shutdown_grace_s`` to finish; then the channel is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import grpc
+import uvicorn
+
+from dooor.monitoring.v1 import monitoring_pb2, platform_pb2
+from edge import config as config_module
+from edge.app import Edge
+from edge.config import Config
+
+log = logging.getLogger("edge")
+
+# The proto files whose annotated services the edge exposes; a method without google.api.http is skipped.
+PROTO_FILES = (monitoring_pb2.DESCRIPTOR, platform_pb2.DESCRIPTOR)
+
+# Keep the channel's HTTP/2 connection healthy across idle periods and let long streams live.
+_CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+
+
+def services() -> list:  # type: ignore[type-arg]
+    return [s for f in PROTO_FILES for s in f.services_by_name.values()]
+
+
+def build_app(config: Config, channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
+    from starlette.middleware.cors import CORSMiddleware
+
+    app = Edge(config, channel, services())
+    if not config.cors_origins:
+        return app
+    methods = sorted({route.http_method for route in app.routes})
+    return CORSMiddleware(
+        app,
+        allow_origins=list(config.cors_origins),
+        allow_methods=methods,
+        allow_headers=["authorization", "content-type", "grpc-timeout", "last-event-id"],
+        allow_credentials=True,
+        max_age=600,
+    )
+
+
+async def serve(config: Config) -> None:
+    channel = grpc.aio.insecure_channel(config.upstream, options=_CHANNEL_OPTIONS)
+    try:
+        app = build_app(config, channel)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=config.host,
+                port=config.port,
+                http="httptools",
+                lifespan="on",
+                access_log=False,  # ours strips secrets from URLs; uvicorn's would log access_token
+                log_config=None,
+                server_header=False,
+                timeout_graceful_shutdown=int(max(1, config.shutdown_grace_s)),
+            )
+        )
+        log.info("edge on http://%s → gRPC %s", config.addr, config.upstream)
+        await server.serve()
+    finally:
+        await channel.close()
+        log.info("stopped")
+
+
+def cli(argv: Sequence[str] | None = None) -> None:
+    config = config_module.load(argv)
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; fall back to asyncio's loop
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    with contextlib.suppress(KeyboardInterrupt):
+        runner(serve(config))
+
+
+if __name__ == "__main__":
+    cli()

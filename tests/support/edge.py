@@ -1,0 +1,39 @@
+"""The REST edge (``monitoring-edge``) as a real process on a free loopback port."""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+from collections.abc import Iterator, Mapping
+
+import httpx
+
+from tests.support.procs import BIN, Process, free_port
+
+
+class EdgeProcess(Process):
+    """``monitoring-edge`` in front of ``upstream``; ready once ``/healthz`` answers."""
+
+    def __init__(self, log_dir: pathlib.Path, upstream: str, env: Mapping[str, str] | None = None):
+        self.addr = f"127.0.0.1:{free_port()}"
+        self.url = f"http://{self.addr}"
+        settings = {
+            "MONITORING_EDGE_ADDR": self.addr,
+            "MONITORING_UPSTREAM": upstream,
+            "MONITORING_LOG_LEVEL": "DEBUG",
+            **(env or {}),
+        }
+        super().__init__(f"monitoring-edge-{self.addr.rsplit(':', 1)[1]}", [str(BIN / "monitoring-edge")], log_dir, settings)
+        self.wait_until(self._healthy)
+
+    def _healthy(self) -> bool:
+        return httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200
+
+
+@contextlib.contextmanager
+def running_edge(log_dir: pathlib.Path, upstream: str, env: Mapping[str, str] | None = None) -> Iterator[EdgeProcess]:
+    edge = EdgeProcess(log_dir, upstream, env)
+    try:
+        yield edge
+    finally:
+        edge.stop()
