@@ -90,7 +90,10 @@ class Evaluator:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
-            await self.evaluate()
+            try:
+                await self.evaluate()
+            except Exception:  # the store failing, say: log it and try again next tick, never stop the loop
+                log.exception("evaluation failed")
             next_at += self._interval_s
             if next_at < loop.time():  # the tick overran: realign instead of running back to back
                 next_at = loop.time() + self._interval_s

@@ -20,9 +20,14 @@ from grpc_reflection.v1alpha import reflection
 
 from dooor.monitoring.v1 import monitoring_pb2, monitoring_pb2_grpc, platform_pb2, platform_pb2_grpc
 from server import config as config_module
+from server import queries as queries_module
 from server.auth import Authenticator
 from server.config import Config
+from server.evaluator import Evaluator, TickListener
+from server.health import HealthRecorder, HealthRules, HealthService
+from server.metrics import MetricsService
 from server.platform import PlatformServicer
+from server.prometheus import PrometheusClient
 from server.servicer import Capabilities, MonitoringServicer
 from server.store import Store, open_sqlite
 
@@ -54,8 +59,22 @@ class Runtime:
 
 def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
     """Builds the capabilities from the config. Each backend client is created once and shared."""
-    del config, store, runtime  # capabilities are wired here as their data sources are connected
-    return Capabilities()
+    prometheus = PrometheusClient(config.prometheus_url, config.backend_timeout_s)
+    runtime.closers.append(prometheus.close)
+    queries = queries_module.from_section(config_module.file_section(config, "prometheus"))
+    health_rules = HealthRules.from_section(config_module.file_section(config, "health"))
+
+    # Everything that reacts to an evaluator tick (health snapshots, alert rules, ...): add listeners here.
+    tick_listeners: list[TickListener] = [
+        HealthRecorder(store, health_rules),
+    ]
+    evaluator = Evaluator(store, prometheus, queries, tick_listeners, interval_s=config.eval_interval_s)
+    runtime.spawn("evaluator", evaluator.run())
+
+    return Capabilities(
+        metrics=MetricsService(prometheus, queries),
+        health=HealthService(store),
+    )
 
 
 async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:

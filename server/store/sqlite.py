@@ -249,6 +249,11 @@ class SqliteStore:
         rows = await self._all(sql + " GROUP BY app_id", params)
         return [_snapshot(row) for row in rows]
 
+    async def delete_snapshots_before(self, before_ns: int) -> int:
+        # Uses health_snapshots_by_time (migration 0002): deletes one tick's worth of rows, not a table scan.
+        cursor = await self._db.execute("DELETE FROM health_snapshots WHERE checked_ns < ?", (before_ns,))
+        return cursor.rowcount
+
     # Alerts
 
     async def get_alert(self, workspace_id: str, alert_id: str) -> Alert | None:

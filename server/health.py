@@ -1,0 +1,199 @@
+"""App health: the rules, the evaluator listener that stores a snapshot per app per tick, and GetAppHealth.
+
+Rules, most severe first (each rule that matches adds one reason; the status is the worst level matched):
+
+- ``unknown``    Prometheus could not be queried this tick, or the app has no ``up`` sample in the last
+                 5 minutes (Prometheus's lookback): not deployed yet, a new deploy not scraped yet, or a gap.
+- ``unhealthy``  no instance up; or error rate ≥ ``unhealthy_error_rate_percent``; or average latency
+                 ≥ ``unhealthy_latency_ms``.
+- ``degraded``   some instances down; or error rate ≥ ``degraded_error_rate_percent``; or average latency
+                 ≥ ``degraded_latency_ms``.
+- ``healthy``    otherwise (no reasons).
+
+Uptime is counted by the evaluator: since the first tick of an unbroken run of ticks in which at least
+one instance was up (the snapshot keeps that start, so it survives a restart of this server that is
+shorter than ``uptime_gap_s``). A tick on which Prometheus failed does not break the run (we did not
+look; the app may well have been up) but reports no uptime.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from server.convert import NS_PER_S, enum_from_json, timestamp
+from server.evaluator import AppSample, Tick
+from server.store import Store
+from server.store.records import App, HealthSnapshot
+
+log = logging.getLogger("server.health")
+
+HEALTHY, DEGRADED, UNHEALTHY, UNKNOWN = "healthy", "degraded", "unhealthy", "unknown"
+_SEVERITY = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthRules:
+    """Thresholds; every field can be set in the ``[health]`` table of the config file."""
+
+    degraded_error_rate_percent: float = 5.0
+    unhealthy_error_rate_percent: float = 50.0
+    degraded_latency_ms: float = 1000.0
+    unhealthy_latency_ms: float = 5000.0
+    # Snapshots older than this are deleted (the latest of each app is always younger: written every tick).
+    snapshot_retention_s: float = 86400.0
+    # After a restart, uptime continues from the stored snapshot if it is at most this old.
+    uptime_gap_s: float = 300.0
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any]) -> HealthRules:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(section) - fields)
+        if unknown:
+            raise SystemExit(f"config [health]: unknown keys {unknown}; allowed: {sorted(fields)}")
+        values: dict[str, float] = {}
+        for key, value in section.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise SystemExit(f"config [health] {key}: must be a positive number, got {value!r}")
+            values[key] = float(value)
+        rules = cls(**values)
+        if rules.degraded_error_rate_percent > rules.unhealthy_error_rate_percent:
+            raise SystemExit("config [health]: degraded_error_rate_percent exceeds unhealthy_error_rate_percent")
+        if rules.degraded_latency_ms > rules.unhealthy_latency_ms:
+            raise SystemExit("config [health]: degraded_latency_ms exceeds unhealthy_latency_ms")
+        return rules
+
+
+def judge(sample: AppSample, rules: HealthRules) -> tuple[str, tuple[str, ...]]:
+    """The status of one app's sample, and the reasons for it (empty when healthy)."""
+    up, total = sample.instances_up, sample.instances_total
+    if total is None or up is None:
+        return UNKNOWN, ("no `up` sample in the last 5 minutes (not scraped yet, new deploy or data gap)",)
+    matched: list[tuple[str, str]] = []
+    if up == 0:
+        matched.append((UNHEALTHY, f"no instance up (0 of {total})"))
+    elif up < total:
+        matched.append((DEGRADED, f"{up} of {total} instances up"))
+    error_rate = sample.error_rate_percent
+    if error_rate is not None:
+        matched += _threshold(
+            "error rate", error_rate, "%", rules.degraded_error_rate_percent, rules.unhealthy_error_rate_percent
+        )
+    latency = sample.latency_ms
+    if latency is not None:
+        matched += _threshold("average latency", latency, " ms", rules.degraded_latency_ms, rules.unhealthy_latency_ms)
+    if not matched:
+        return HEALTHY, ()
+    status = max((level for level, _ in matched), key=_SEVERITY.__getitem__)
+    return status, tuple(reason for _, reason in matched)
+
+
+def _threshold(what: str, value: float, unit: str, degraded: float, unhealthy: float) -> list[tuple[str, str]]:
+    if value >= unhealthy:
+        return [(UNHEALTHY, f"{what} {_number(value)}{unit} ≥ {_number(unhealthy)}{unit}")]
+    if value >= degraded:
+        return [(DEGRADED, f"{what} {_number(value)}{unit} ≥ {_number(degraded)}{unit}")]
+    return []
+
+
+def _number(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def _clean(value: float | None) -> float | None:
+    # PromQL arithmetic leaves float noise (5.000000000000001); six decimals are plenty for a status page.
+    return None if value is None else round(value, 6)
+
+
+class HealthRecorder:
+    """The evaluator listener: one snapshot per app per tick, saved in one transaction."""
+
+    def __init__(self, store: Store, rules: HealthRules):
+        self._store = store
+        self._rules = rules
+        # (workspace id, app id) → start of the current run of ticks with an instance up.
+        self._up_since: dict[tuple[str, str], int] = {}
+        self._seeded = False
+
+    async def on_tick(self, tick: Tick) -> None:
+        if not self._seeded:
+            await self._seed(tick.now_ns)
+        if tick.error is not None:
+            snapshots = [self._unavailable(app, tick) for app in tick.apps]
+        else:
+            snapshots = [self._snapshot(sample, tick.now_ns) for sample in tick.samples]
+        known = {(s.workspace_id, s.app_id) for s in snapshots}
+        self._up_since = {key: ns for key, ns in self._up_since.items() if key in known}  # forget deleted apps
+        await self._store.save_snapshots(snapshots)
+        await self._store.delete_snapshots_before(tick.now_ns - int(self._rules.snapshot_retention_s * NS_PER_S))
+
+    async def _seed(self, now_ns: int) -> None:
+        """Continues the uptime runs of the previous process, when its last snapshots are recent enough."""
+        oldest = now_ns - int(self._rules.uptime_gap_s * NS_PER_S)
+        for snapshot in await self._store.latest_snapshots():
+            if snapshot.up_since_ns is not None and snapshot.checked_ns >= oldest:
+                self._up_since[(snapshot.workspace_id, snapshot.app_id)] = snapshot.up_since_ns
+        self._seeded = True
+
+    def _snapshot(self, sample: AppSample, now_ns: int) -> HealthSnapshot:
+        key = (sample.app.workspace_id, sample.app.id)
+        status, reasons = judge(sample, self._rules)
+        if sample.instances_up:
+            self._up_since.setdefault(key, now_ns)
+        else:
+            self._up_since.pop(key, None)
+        return HealthSnapshot(
+            app_id=sample.app.id,
+            workspace_id=sample.app.workspace_id,
+            checked_ns=now_ns,
+            status=status,
+            up_since_ns=self._up_since.get(key),
+            instance_count=sample.instances_up,
+            error_rate=_clean(sample.error_rate_percent),
+            avg_latency_ms=_clean(sample.latency_ms),
+            reasons=reasons,
+        )
+
+    def _unavailable(self, app: App, tick: Tick) -> HealthSnapshot:
+        return HealthSnapshot(
+            app_id=app.id,
+            workspace_id=app.workspace_id,
+            checked_ns=tick.now_ns,
+            status=UNKNOWN,
+            up_since_ns=self._up_since.get((app.workspace_id, app.id)),
+            instance_count=None,
+            error_rate=None,
+            avg_latency_ms=None,
+            reasons=(f"no data this tick: {tick.error}",),
+        )
+
+
+class HealthService:
+    """GetAppHealth: the latest stored snapshot, plus the last successful deploy from the store."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    async def app_health(self, app: App) -> pb.GetAppHealthResponse:
+        snapshot = await self._store.latest_snapshot(app.id)
+        deployed_ns = await self._store.last_deploy_started_ns(app.id, "succeeded")
+        reply = pb.GetAppHealthResponse(app_id=app.id, last_deployed_at=timestamp(deployed_ns))
+        if snapshot is None:
+            reply.status = pb.HEALTH_STATUS_UNKNOWN
+            reply.reasons.append("not evaluated yet")
+            return reply
+        reply.status = enum_from_json(pb.HealthStatus.DESCRIPTOR, snapshot.status)  # type: ignore[assignment]
+        reply.last_checked_at.CopyFrom(timestamp(snapshot.checked_ns))
+        reply.reasons.extend(snapshot.reasons)
+        if snapshot.status != UNKNOWN and snapshot.up_since_ns is not None:
+            reply.uptime = (snapshot.checked_ns - snapshot.up_since_ns) // NS_PER_S
+        if snapshot.instance_count is not None:
+            reply.instance_count = snapshot.instance_count
+        if snapshot.error_rate is not None:
+            reply.error_rate = snapshot.error_rate
+        if snapshot.avg_latency_ms is not None:
+            reply.avg_latency_ms = snapshot.avg_latency_ms
+        return reply

@@ -1,0 +1,81 @@
+"""One real Prometheus over backfilled data (tests/metrics/data.py) and one real server reading it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import pathlib
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+import pytest
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from tests.metrics import data
+from tests.support.platform import Tenant, new_tenant
+from tests.support.procs import ServerProcess, running_server
+from tests.support.prometheus import PrometheusProcess, running_prometheus
+
+EVAL_INTERVAL_S = 0.5
+DEPLOYED_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
+
+
+@dataclasses.dataclass(frozen=True)
+class Backfilled:
+    now: int
+    model: data.FullApp
+    prometheus: PrometheusProcess
+
+
+@pytest.fixture(scope="session")
+def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]:
+    now = int(time.time())
+    model, series = data.dataset(now)
+    with running_prometheus(tmp_path_factory.mktemp("prometheus"), series) as prometheus:
+        yield Backfilled(now, model, prometheus)
+
+
+@pytest.fixture(scope="session")
+def metrics_server(
+    backfilled: Backfilled, log_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    env = {"MONITORING_PROMETHEUS_URL": backfilled.prometheus.url, "MONITORING_EVAL_INTERVAL": str(EVAL_INTERVAL_S)}
+    with running_server(log_dir, tmp_path_factory.mktemp("metrics-db") / "monitoring.db", env) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+async def metrics_channel(metrics_server: ServerProcess) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(metrics_server.addr) as channel:
+        yield channel
+
+
+async def seed_apps(tenant: Tenant) -> None:
+    for app in (data.FULL, data.EMPTY, data.IDLE, *data.HEALTH_CASES):
+        await tenant.add_app(app, service_name=f"{app}-svc")
+    await tenant.record("deploy", "app_healthy", "dep_1", pb.OPERATION_STATUS_SUCCEEDED, DEPLOYED_NS)
+    await tenant.record("deploy", "app_healthy", "dep_2", pb.OPERATION_STATUS_FAILED, DEPLOYED_NS + 10**12)
+
+
+async def wait_evaluated(tenant: Tenant, apps: list[str], after_ns: int, within_s: float = 15.0) -> None:
+    """Until every app has a snapshot from a tick that started after ``after_ns`` (bounded)."""
+    deadline = time.monotonic() + within_s
+    pending = list(apps)
+    while pending and time.monotonic() < deadline:
+        request = pb.GetAppHealthRequest(workspace_id=tenant.workspace_id, app_id=pending[0])
+        reply = await tenant.monitoring.GetAppHealth(request, metadata=tenant.auth)
+        checked = reply.last_checked_at.seconds * 10**9 + reply.last_checked_at.nanos
+        if reply.HasField("last_checked_at") and checked > after_ns:
+            pending.pop(0)
+        else:
+            await asyncio.sleep(0.1)
+    assert not pending, f"not evaluated within {within_s} s: {pending}"
+
+
+@pytest.fixture(scope="session")
+async def metrics_tenant(metrics_channel: grpc.aio.Channel) -> Tenant:
+    tenant = await new_tenant(metrics_channel, data.WORKSPACE)
+    await seed_apps(tenant)
+    await wait_evaluated(tenant, list(data.HEALTH_CASES), time.time_ns())
+    return tenant

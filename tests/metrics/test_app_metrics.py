@@ -1,0 +1,137 @@
+"""GetAppMetrics against a real Prometheus: exact points, counts and summaries for every period."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from tests.metrics import data
+from tests.metrics.conftest import Backfilled
+from tests.support.platform import Tenant
+
+pytestmark = pytest.mark.timeout(60)
+
+# period, length, step, points per series when data covers the whole window
+PERIODS = [
+    (pb.PERIOD_1H, 3600, 60, 61),
+    (pb.PERIOD_6H, 6 * 3600, 300, 73),
+    (pb.PERIOD_24H, 86400, 3600, 25),
+    (pb.PERIOD_7D, 7 * 86400, 3600, 169),
+    (pb.PERIOD_30D, 30 * 86400, 21600, 121),
+]
+PERIOD_IDS = ["1h", "6h", "24h", "7d", "30d"]
+UNITS = {
+    "cpu": "%",
+    "memory": "MiB",
+    "request_count": "req",
+    "request_latency": "ms",
+    "error_rate": "%",
+    "instance_count": "instances",
+}
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+async def metrics(tenant: Tenant, app_id: str, period: int = 0) -> pb.GetAppMetricsResponse:
+    request = pb.GetAppMetricsRequest(workspace_id=tenant.workspace_id, app_id=app_id, period=period)  # type: ignore[arg-type]
+    return await tenant.monitoring.GetAppMetrics(request, metadata=tenant.auth)
+
+
+@pytest.mark.parametrize(("period", "length", "step", "points"), PERIODS, ids=PERIOD_IDS)
+async def test_every_series_equals_the_backfilled_values(
+    metrics_tenant: Tenant, backfilled: Backfilled, period: int, length: int, step: int, points: int
+) -> None:
+    before = int(time.time())
+    reply = await metrics(metrics_tenant, data.FULL, period)
+    after = int(time.time())
+
+    assert (reply.app_id, reply.service_name, reply.period) == (data.FULL, f"{data.FULL}-svc", period)
+    end = reply.cpu.labels[-1].seconds
+    # The window ends at "now" rounded down to the step (now read by the server during the call).
+    assert end in {before // step * step, after // step * step}
+    times = list(range(end - length, end + 1, step))
+    assert len(times) == points
+    for field, unit in UNITS.items():
+        series: pb.MetricSeries = getattr(reply, field)
+        assert series.unit == unit
+        assert [(ts.seconds, ts.nanos) for ts in series.labels] == [(t, 0) for t in times], field
+        expected = [backfilled.model.expected(field, t, step) for t in times]
+        got = list(series.values)
+        assert len(got) == points, field
+        assert all(close(g, e) for g, e in zip(got, expected, strict=True)), (field, got[:5], expected[:5])
+        assert close(series.current, expected[-1]), field
+        assert close(series.avg, math.fsum(expected) / len(expected)), field
+        assert close(series.max, max(expected)), field
+
+
+async def test_values_vary_so_summaries_are_meaningful(metrics_tenant: Tenant) -> None:
+    # Guards the test data itself: identical current/avg/max would let a wrong summary pass.
+    reply = await metrics(metrics_tenant, data.FULL, pb.PERIOD_7D)
+    for field in UNITS:
+        series = getattr(reply, field)
+        assert len(set(series.values)) > 1, field
+        assert series.avg < series.max, field
+
+
+async def test_default_period_is_24h(metrics_tenant: Tenant) -> None:
+    reply = await metrics(metrics_tenant, data.FULL)
+    assert reply.period == pb.PERIOD_24H
+    assert len(reply.memory.labels) == 25
+    assert reply.memory.labels[1].seconds - reply.memory.labels[0].seconds == 3600
+
+
+async def test_unknown_period_is_invalid_argument_listing_the_allowed_values(metrics_tenant: Tenant) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics(metrics_tenant, data.FULL, 42)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "period" in caught.value.details()
+    assert "1h, 6h, 24h, 7d, 30d" in caught.value.details()
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    violations = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations += [v.field for v in bad.field_violations]
+    assert violations == ["period"]
+
+
+@pytest.mark.parametrize("period", [p[0] for p in PERIODS], ids=PERIOD_IDS)
+async def test_an_app_without_data_has_empty_series_and_no_summaries(metrics_tenant: Tenant, period: int) -> None:
+    reply = await metrics(metrics_tenant, data.EMPTY, period)
+    for field, unit in UNITS.items():
+        series = getattr(reply, field)
+        assert series.unit == unit
+        assert list(series.labels) == [] and list(series.values) == [], field
+        for summary in ("current", "avg", "max"):
+            assert not series.HasField(summary), (field, summary)
+
+
+async def test_no_traffic_drops_nan_points_but_keeps_real_zeros(metrics_tenant: Tenant) -> None:
+    reply = await metrics(metrics_tenant, data.IDLE, pb.PERIOD_1H)
+    # 0 requests / 0 requests is NaN in Prometheus: no point, no summary (not a 0, not a NaN in JSON).
+    for field in ("request_latency", "error_rate"):
+        series = getattr(reply, field)
+        assert list(series.values) == [] and not series.HasField("current"), field
+    # A flat counter is a real zero: 61 points of 0, and summaries that say 0 rather than "no data".
+    assert list(reply.request_count.values) == [0.0] * 61
+    assert reply.request_count.HasField("current") and reply.request_count.current == 0.0
+    assert list(reply.instance_count.values) == [1.0] * 61
+    assert list(reply.cpu.values) == [] and not reply.cpu.HasField("max")
+
+
+async def test_another_workspace_with_the_same_app_id_is_not_counted(metrics_tenant: Tenant) -> None:
+    # ws_neighbour has app_full too, at 1e12 bytes and one instance: a query without the workspace
+    # matcher would add it to both series.
+    reply = await metrics(metrics_tenant, data.FULL, pb.PERIOD_1H)
+    assert reply.memory.max < 1024
+    assert reply.instance_count.max == 2.0
