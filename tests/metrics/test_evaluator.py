@@ -1,0 +1,169 @@
+"""The evaluator in-process over the real Prometheus and a real SQLite file: grouped queries, joins, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import pathlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from server.evaluator import Evaluator, Tick
+from server.health import HealthRecorder, HealthRules
+from server.prometheus import PrometheusClient
+from server.queries import GROUPED_TEMPLATES, Queries
+from server.store import SqliteStore, open_sqlite
+from server.store.records import App
+from tests.metrics import data
+from tests.metrics.conftest import Backfilled
+from tests.support.procs import free_port
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class CountingTransport(httpx.AsyncHTTPTransport):
+    """A real transport that counts the HTTP requests sent through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        return await super().handle_async_request(request)
+
+
+class Recorder:
+    def __init__(self, wanted: int = 1) -> None:
+        self.ticks: list[Tick] = []
+        self.enough = asyncio.Event()
+        self._wanted = wanted
+
+    async def on_tick(self, tick: Tick) -> None:
+        self.ticks.append(tick)
+        if len(self.ticks) >= self._wanted:
+            self.enough.set()
+
+
+class Broken:
+    async def on_tick(self, tick: Tick) -> None:
+        raise RuntimeError("a listener bug")
+
+
+@pytest.fixture
+async def store(tmp_path: pathlib.Path) -> AsyncIterator[SqliteStore]:
+    store = await open_sqlite(str(tmp_path / "evaluator.db"))
+    await store.create_workspace(data.WORKSPACE, "metrics", 1)
+    yield store
+    await store.close()
+
+
+async def add_apps(store: SqliteStore, ids: list[str]) -> None:
+    for app_id in ids:
+        await store.upsert_app(App(app_id, data.WORKSPACE, app_id, app_id, 512, 1, 1))
+
+
+def at(backfilled: Backfilled) -> int:
+    """A tick time on the sample grid, so rates are exact (see tests/metrics/data.py)."""
+    return backfilled.now // 60 * 60 * 10**9
+
+
+async def test_one_tick_sends_the_same_number_of_queries_for_1_and_for_500_apps(
+    store: SqliteStore, backfilled: Backfilled
+) -> None:
+    transport = CountingTransport()
+    client = PrometheusClient(backfilled.prometheus.url, 5.0, transport=transport)
+    try:
+        evaluator = Evaluator(store, client, Queries(), [], interval_s=30, clock=lambda: at(backfilled))
+        await add_apps(store, ["app_healthy"])
+        one = await evaluator.evaluate()
+        sent_for_one = transport.requests
+        await add_apps(store, [f"bulk_{i:03d}" for i in range(499)])
+        many = await evaluator.evaluate()
+    finally:
+        await client.close()
+    assert sent_for_one == len(GROUPED_TEMPLATES) == one.queries
+    assert transport.requests - sent_for_one == sent_for_one == many.queries
+    assert (len(one.samples), len(many.samples)) == (1, 500)
+
+
+async def test_samples_join_each_app_with_its_own_series(store: SqliteStore, backfilled: Backfilled) -> None:
+    await add_apps(store, [data.FULL, "app_some_down", "app_erroring", "app_all_down", "app_new"])
+    client = PrometheusClient(backfilled.prometheus.url, 5.0)
+    try:
+        tick = await Evaluator(store, client, Queries(), [], interval_s=30, clock=lambda: at(backfilled)).evaluate()
+    finally:
+        await client.close()
+    assert tick.error is None
+    by_id = {s.app.id: s for s in tick.samples}
+    t = backfilled.now // 60 * 60
+    full, model = by_id[data.FULL], backfilled.model
+    assert full.memory_mib == data.memory_bytes(t) / data.MIB  # not the neighbour's 1e12, not the pod series
+    assert math.isclose(full.cpu_percent or 0, model.expected("cpu", t, 60) or 0, rel_tol=1e-9)
+    assert math.isclose(full.error_rate_percent or 0, model.expected("error_rate", t, 60) or 0, abs_tol=1e-9)
+    assert math.isclose(full.latency_ms or 0, model.expected("request_latency", t, 60) or 0, rel_tol=1e-9)
+    assert math.isclose(full.request_rate or 0, (model.ok.delta(t, 300) + model.errors.delta(t, 300)) / 300)
+    assert (full.instances_up, full.instances_total) == (int(1 + data.second_instance_up(t)), 2)
+    assert (by_id["app_some_down"].instances_up, by_id["app_some_down"].instances_total) == (2, 3)
+    assert math.isclose(by_id["app_erroring"].error_rate_percent or 0, 10.0, rel_tol=1e-9)
+    assert math.isclose(by_id["app_erroring"].latency_ms or 0, 100.0, rel_tol=1e-9)
+    assert (by_id["app_all_down"].instances_up, by_id["app_all_down"].instances_total) == (0, 2)
+    new = by_id["app_new"]
+    assert (new.instances_up, new.instances_total, new.memory_mib, new.error_rate_percent) == (None, None, None, None)
+
+
+async def test_prometheus_down_gives_a_tick_with_the_error_and_every_app(store: SqliteStore) -> None:
+    await add_apps(store, ["app_healthy", "app_slow"])
+    recorder = Recorder()
+    client = PrometheusClient(f"http://127.0.0.1:{free_port()}", 2.0)
+    try:
+        evaluator = Evaluator(store, client, Queries(), [recorder, HealthRecorder(store, HealthRules())], interval_s=30)
+        tick = await evaluator.evaluate()
+    finally:
+        await client.close()
+    assert list(tick.samples) == []
+    assert tick.error is not None and tick.error.startswith("prometheus unavailable: ConnectError")
+    assert [a.id for a in tick.apps] == ["app_healthy", "app_slow"]
+    assert recorder.ticks == [tick]
+    snapshot = await store.latest_snapshot("app_healthy")
+    assert snapshot is not None and snapshot.status == "unknown"
+    assert snapshot.reasons == (f"no data this tick: {tick.error}",)
+
+
+async def test_a_failing_listener_does_not_stop_the_others_or_the_loop(
+    store: SqliteStore, backfilled: Backfilled
+) -> None:
+    await add_apps(store, ["app_healthy"])
+    recorder = Recorder(wanted=3)
+    client = PrometheusClient(backfilled.prometheus.url, 5.0)
+    evaluator = Evaluator(store, client, Queries(), [Broken(), recorder], interval_s=0.05)
+    task = asyncio.create_task(evaluator.run())
+    try:
+        await asyncio.wait_for(recorder.enough.wait(), 10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+    times = [t.now_ns for t in recorder.ticks]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    assert all(t.error is None and len(t.samples) == 1 for t in recorder.ticks)
+
+
+async def test_health_snapshots_older_than_the_retention_are_pruned(store: SqliteStore, backfilled: Backfilled) -> None:
+    await add_apps(store, ["app_healthy"])
+    now_ns = [at(backfilled) - 3 * 10**9]
+    client = PrometheusClient(backfilled.prometheus.url, 5.0)
+    health = HealthRecorder(store, HealthRules(snapshot_retention_s=1.5))
+    evaluator = Evaluator(store, client, Queries(), [health], interval_s=30, clock=lambda: now_ns[0])
+    try:
+        for _ in range(4):  # ticks 1 s apart, keeping 1.5 s: two snapshots survive
+            await evaluator.evaluate()
+            now_ns[0] += 10**9
+    finally:
+        await client.close()
+    rows = await store._all("SELECT checked_ns, up_since_ns FROM health_snapshots ORDER BY checked_ns")
+    first_tick = at(backfilled) - 3 * 10**9
+    assert [r["checked_ns"] for r in rows] == [first_tick + 2 * 10**9, first_tick + 3 * 10**9]
+    assert {r["up_since_ns"] for r in rows} == {first_tick}  # uptime counts from the first tick seen up
