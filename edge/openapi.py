@@ -170,9 +170,9 @@ def _success(route: Route, schemas: _Schemas) -> Schema:
     return {"description": "OK", "content": {"application/json": {"schema": schema}}}
 
 
-def _operation(route: Route, schemas: _Schemas) -> Schema:
+def _operation(route: Route, schemas: _Schemas, operation_id: str) -> Schema:
     operation: Schema = {
-        "operationId": route.method.name,
+        "operationId": operation_id,
         "summary": f"{route.method.containing_service.name}.{route.method.name}",
         "tags": [route.method.containing_service.name],
         "parameters": _parameters(route, schemas),
@@ -210,8 +210,12 @@ def _openapi_path(route: Route) -> str:
 def document(routes: Iterable[Route], *, title: str, version: str) -> Schema:
     schemas = _Schemas()
     paths: dict[str, Schema] = {}
+    seen: dict[str, int] = {}
     for route in routes:
-        paths.setdefault(_openapi_path(route), {})[route.http_method.lower()] = _operation(route, schemas)
+        # additional_bindings share a method: the first keeps its name, the others get _2, _3 …
+        seen[route.method.full_name] = count = seen.get(route.method.full_name, 0) + 1
+        operation_id = route.method.name if count == 1 else f"{route.method.name}_{count}"
+        paths.setdefault(_openapi_path(route), {})[route.http_method.lower()] = _operation(route, schemas, operation_id)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

@@ -23,7 +23,9 @@ class EdgeProcess(Process):
             "MONITORING_LOG_LEVEL": "DEBUG",
             **(env or {}),
         }
-        super().__init__(f"monitoring-edge-{self.addr.rsplit(':', 1)[1]}", [str(BIN / "monitoring-edge")], log_dir, settings)
+        super().__init__(
+            f"monitoring-edge-{self.addr.rsplit(':', 1)[1]}", [str(BIN / "monitoring-edge")], log_dir, settings
+        )
         self.wait_until(self._healthy)
 
     def _healthy(self) -> bool:

@@ -1,0 +1,80 @@
+"""The examples of the REST contract (../shared/seed/monitoring-api.txt), parsed from the file itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import pathlib
+import re
+from typing import Any
+
+CONTRACT = pathlib.Path(__file__).resolve().parents[3] / "shared" / "seed" / "monitoring-api.txt"
+_RESPONSE = re.compile(r"\nResponse\n")
+_CURL = re.compile(r'curl (?:-N )?-X (GET|PATCH|POST|PUT|DELETE) "https://[^/"]+(/api/v1/[^"?]+)')
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    http_method: str
+    path: str  # with the contract's placeholders, e.g. /api/v1/workspaces/{wsId}/monitoring/alerts
+    body: Any
+
+    def concrete_path(self, **values: str) -> str:
+        return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(1)), self.path)
+
+
+@functools.cache
+def examples() -> tuple[Example, ...]:
+    """Each documented response example with the method and path of the curl line that follows it."""
+    text = CONTRACT.read_text()
+    decoder = json.JSONDecoder()
+    found = []
+    for m in _RESPONSE.finditer(text):
+        body, end = decoder.raw_decode(text, m.end())
+        curl = _CURL.search(text, end)
+        assert curl is not None, f"no curl line after the example at offset {m.end()}"
+        found.append(Example(curl.group(1), curl.group(2), body))
+    return tuple(found)
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def compare(actual: Any, documented: Any, where: str = "$", extra: frozenset[str] = frozenset()) -> list[str]:
+    """Differences in keys, nesting and JSON types (and values) between a response and an example.
+
+    ``extra`` names keys (as JSON paths such as ``$.reasons``) that the response may add to the example.
+    """
+    problems = []
+    if json_type(actual) != json_type(documented):
+        return [
+            f"{where}: {json_type(actual)} {actual!r} where the contract has {json_type(documented)} {documented!r}"
+        ]
+    if isinstance(documented, dict):
+        for key in documented.keys() - actual.keys():
+            problems.append(f"{where}.{key}: missing")
+        for key in actual.keys() - documented.keys():
+            if f"{where}.{key}" not in extra:
+                problems.append(f"{where}.{key}: not in the contract")
+        for key in documented.keys() & actual.keys():
+            problems += compare(actual[key], documented[key], f"{where}.{key}", extra)
+    elif isinstance(documented, list):
+        if len(actual) != len(documented):
+            problems.append(f"{where}: {len(actual)} items where the contract has {len(documented)}")
+        for i, (a, d) in enumerate(zip(actual, documented, strict=False)):
+            problems += compare(a, d, f"{where}[{i}]", extra)
+    elif actual != documented:
+        problems.append(f"{where}: {actual!r} where the contract has {documented!r}")
+    return problems
