@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from edge.main import services
 from edge.routes import Match, Route, Router, TemplateError, check_unambiguous, compile_template, routes_from
 from tests.edge.annotated import things_service
