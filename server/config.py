@@ -22,6 +22,9 @@ class Config:
     loki_url: str = "http://127.0.0.1:3100"
     # Guards PlatformService; when empty, every PlatformService call is refused.
     admin_token: str = dataclasses.field(default="", repr=False)
+    # Signs log page tokens and stream cursors (HMAC). When empty, each process draws a random one: tokens
+    # then do not survive a restart and are not shared between replicas (a warning is logged).
+    token_secret: str = dataclasses.field(default="", repr=False)
     # Path of a TOML file that overrides queries, label names and thresholds (see docs/configuration.md).
     config_file: str = ""
     # Seconds a Prometheus or Loki request may take before the call fails with DEADLINE_EXCEEDED.
@@ -40,6 +43,7 @@ _SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("prometheus_url", "MONITORING_PROMETHEUS_URL", "base URL of Prometheus's HTTP API"),
     ("loki_url", "MONITORING_LOKI_URL", "base URL of Loki's HTTP API"),
     ("admin_token", "MONITORING_ADMIN_TOKEN", "bearer token that PlatformService requires"),
+    ("token_secret", "MONITORING_TOKEN_SECRET", "secret (16+ chars) that signs log page tokens and cursors"),
     ("config_file", "MONITORING_CONFIG_FILE", "TOML file with query templates, labels and thresholds"),
     ("backend_timeout_s", "MONITORING_BACKEND_TIMEOUT", "seconds before a backend request times out"),
     ("eval_interval_s", "MONITORING_EVAL_INTERVAL", "seconds between health/alert evaluations"),
@@ -63,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
     )
     defaults = Config()
     for name, env, help_text in _SETTINGS:
-        default = "" if name == "admin_token" else getattr(defaults, name)
+        default = "" if name in ("admin_token", "token_secret") else getattr(defaults, name)
         p.add_argument(
             "--" + name.removesuffix("_s").replace("_", "-"),
             dest=name,

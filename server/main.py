@@ -23,13 +23,18 @@ from server import config as config_module
 from server import queries as queries_module
 from server.auth import Authenticator
 from server.config import Config
+from server.cursor import signer_source
 from server.evaluator import Evaluator, TickListener
 from server.health import HealthRecorder, HealthRules, HealthService
+from server.logql import LabelScheme
+from server.logs import AppLogs
+from server.loki import LokiClient
 from server.metrics import MetricsService
 from server.platform import PlatformServicer
 from server.prometheus import PrometheusClient
 from server.servicer import Capabilities, MonitoringServicer
 from server.store import Store, open_sqlite
+from server.tail import TailHub, tail_settings
 
 log = logging.getLogger("server")
 
@@ -71,9 +76,19 @@ def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
     evaluator = Evaluator(store, prometheus, queries, tick_listeners, interval_s=config.eval_interval_s)
     runtime.spawn("evaluator", evaluator.run())
 
+    loki_section = config_module.file_section(config, "loki")
+    loki = LokiClient(config.loki_url, timeout_s=config.backend_timeout_s, tenant=str(loki_section.get("tenant", "")))
+    runtime.closers.append(loki.close)
+    label_scheme = LabelScheme.from_section(loki_section)
+    signer = signer_source(config.token_secret)
+    tail_hub = TailHub(loki, label_scheme, signer, tail_settings(loki_section))
+    runtime.closers.append(tail_hub.close)  # closers run in reverse: streams end before the client closes
+
     return Capabilities(
         metrics=MetricsService(prometheus, queries),
         health=HealthService(store),
+        logs=AppLogs(loki, label_scheme, signer),
+        tail=tail_hub,
     )
 
 

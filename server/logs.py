@@ -1,0 +1,158 @@
+"""ListAppLogs over Loki's query_range: newest first, with exact paging.
+
+Loki has no cursor, and several entries (from several streams) can share one nanosecond. Pages are cut
+in a *canonical order* that does not depend on Loki's internal tie order: timestamp descending, then the
+stream's label set, then Loki's order within that stream. A page token records "everything newer than
+``boundary`` was served, plus the first ``served`` entries at ``boundary`` in canonical order". Whenever a
+page boundary falls inside a group of entries sharing one timestamp, the whole group is fetched with a
+one-nanosecond query ``[t, t+1)``, so the cut is exact however large the group (up to Loki's 5000 cap).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from google.protobuf import timestamp_pb2
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from server import validation
+from server.cursor import BadToken, PagePosition, Signer, query_digest
+from server.errors import InvalidArgument, Unavailable
+from server.logql import LabelScheme
+from server.loki import BACKEND, MAX_ENTRIES, Entry, LokiClient
+from server.store.records import App
+
+NS = 1_000_000_000
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+DEFAULT_WINDOW_NS = 3600 * NS
+MAX_WINDOW_NS = 721 * 3600 * NS  # Loki's default max_query_length
+_MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
+
+SignerSource = Callable[[], Awaitable[Signer]]
+
+
+def canonical(streams: Sequence[Sequence[Entry]], *, newest_first: bool = True) -> list[Entry]:
+    """Flattens Loki's per-stream lists into the canonical order (see the module docstring)."""
+    keyed = [(-e.ts if newest_first else e.ts, e.stream, i, e) for stream in streams for i, e in enumerate(stream)]
+    keyed.sort(key=lambda k: (k[0], k[1], k[2]))
+    return [k[3] for k in keyed]
+
+
+def to_proto(entry: Entry, scheme: LabelScheme) -> pb.LogEntry:
+    seconds, nanos = divmod(entry.ts, NS)
+    return pb.LogEntry(
+        timestamp=timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos),
+        severity=scheme.severity(entry.labels),
+        message=entry.line,
+    )
+
+
+def timestamp_ns(field: str, value: timestamp_pb2.Timestamp) -> int:
+    if not 0 <= value.nanos < NS:
+        raise InvalidArgument(field, f"nanos must be between 0 and 999999999, got {value.nanos}")
+    if not 0 <= value.seconds <= _MAX_SECONDS:
+        raise InvalidArgument(field, "must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+    return value.seconds * NS + value.nanos
+
+
+class AppLogs:
+    """The ``LogReader`` capability."""
+
+    def __init__(
+        self,
+        loki: LokiClient,
+        scheme: LabelScheme,
+        signer: SignerSource,
+        *,
+        max_entries: int = MAX_ENTRIES,
+        clock: Callable[[], int] = time.time_ns,
+    ):
+        self._loki = loki
+        self._scheme = scheme
+        self._signer = signer
+        self._max_entries = max_entries
+        self._clock = clock
+
+    async def list_logs(self, app: App, request: pb.ListAppLogsRequest) -> pb.ListAppLogsResponse:
+        limit = validation.limit("limit", request.limit, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
+        start = timestamp_ns("start_time", request.start_time) if request.HasField("start_time") else None
+        end = timestamp_ns("end_time", request.end_time) if request.HasField("end_time") else None
+        # The token is bound to the filters as the client sent them (not to the resolved "now").
+        digest = query_digest("logs", app.workspace_id, app.id, request.severity, start, end)
+        signer = await self._signer()
+        if request.page_token:
+            try:
+                position = signer.open_page_token(digest, request.page_token)
+            except BadToken as error:
+                raise InvalidArgument("page_token", str(error)) from None
+        else:
+            position = self._first_position(start, end)
+        query = self._scheme.selector(app.workspace_id, app.id, request.severity)
+        entries, following = await self._page(query, position, limit)
+        response = pb.ListAppLogsResponse(logs=[to_proto(e, self._scheme) for e in entries])
+        if following is not None:
+            response.next_page_token = signer.page_token(digest, following)
+        return response
+
+    def _first_position(self, start: int | None, end: int | None) -> PagePosition:
+        if end is None:
+            end = self._clock()
+        if start is None:
+            start = max(end - DEFAULT_WINDOW_NS, 0)
+        if end < start:
+            raise InvalidArgument("end_time", "must not be before start_time")
+        if end - start > MAX_WINDOW_NS:
+            raise InvalidArgument("start_time", "the window from start_time to end_time may span at most 721h")
+        # Nothing newer than end - 1 is wanted, and nothing at end - 1 was served yet.
+        return PagePosition(start, end, end - 1, 0)
+
+    async def _page(self, query: str, pos: PagePosition, limit: int) -> tuple[list[Entry], PagePosition | None]:
+        """One page from ``pos``, and the position after it (None when the window is exhausted)."""
+        out: list[Entry] = []
+        upper = pos.boundary_ns + 1  # exclusive end of what is still unserved (boundary group aside)
+        if pos.served > 0:
+            rest = (await self._group(query, pos.boundary_ns))[pos.served :]
+            if len(rest) > limit:
+                return rest[:limit], PagePosition(pos.start_ns, pos.end_ns, pos.boundary_ns, pos.served + limit)
+            out.extend(rest)
+            upper = pos.boundary_ns
+        remaining = limit - len(out)
+        if upper <= pos.start_ns:
+            return out, None
+        # One more than needed tells whether anything follows this page.
+        batch = canonical(
+            await self._loki.query_range(query, start_ns=pos.start_ns, end_ns=upper, limit=remaining + 1, forward=False)
+        )
+        if len(batch) <= remaining:
+            return out + batch, None
+        if remaining == 0:
+            return out, PagePosition(pos.start_ns, pos.end_ns, upper - 1, 0)
+        cut_ts = batch[remaining - 1].ts
+        newer = [e for e in batch if e.ts > cut_ts]
+        need = remaining - len(newer)
+        if batch[remaining].ts == cut_ts:
+            # The group at cut_ts may hold more entries than Loki chose to return: fetch all of it.
+            group = await self._group(query, cut_ts)
+        else:
+            group = [e for e in batch if e.ts == cut_ts]
+        out.extend(newer)
+        out.extend(group[:need])
+        if need >= len(group):
+            return out, PagePosition(pos.start_ns, pos.end_ns, cut_ts - 1, 0)
+        return out, PagePosition(pos.start_ns, pos.end_ns, cut_ts, need)
+
+    async def _group(self, query: str, ts: int) -> list[Entry]:
+        """Every entry at exactly ``ts``, in canonical order."""
+        streams = await self._loki.query_range(
+            query, start_ns=ts, end_ns=ts + 1, limit=self._max_entries, forward=False
+        )
+        group = canonical(streams)
+        if len(group) >= self._max_entries:
+            raise Unavailable(
+                BACKEND,
+                f"{len(group)} or more entries share the timestamp {ts} ns; Loki's max_entries_limit_per_query "
+                f"({self._max_entries}) prevents paging through them exactly",
+            )
+        return group

@@ -1,0 +1,370 @@
+"""StreamAppLogs: a fan-out hub over Loki's ``/tail`` WebSocket.
+
+- One :class:`_Upstream` per (workspace, app, severity) reads one Loki tail and fans out to every
+  subscriber of this server; it is opened by the first subscriber and closed ``linger_s`` after the last.
+- Lossless across tail failures: on reconnect (backoff with jitter, capped) the upstream back-fills from
+  query_range starting ``late_window_s`` before the newest entry it delivered; a ledger of recently
+  delivered entry identities (stream labels, ns, line) drops everything already sent.
+- Every message carries a signed cursor (:mod:`server.cursor`): the newest timestamp delivered and digests
+  of the entries delivered at it. A request with a cursor replays from query_range what came after it,
+  then follows the live stream, skipping live entries the replay already sent.
+- Each subscriber has a bounded buffer. When it is full, entries for that subscriber are counted, not
+  queued, and it then receives ``StreamGap(reason="slow_consumer")``; the others are never held up.
+  Loki's own ``dropped_entries`` become ``StreamGap(reason="upstream_dropped")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import heapq
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from server.cursor import BadToken, Signer, StreamPosition, advance, entry_digest, query_digest
+from server.errors import DeadlineExceeded, InvalidArgument, Unavailable
+from server.logql import LabelScheme
+from server.logs import NS, SignerSource, canonical, to_proto
+from server.loki import BACKEND, Entry, LokiClient, TailClosed
+
+log = logging.getLogger("server.tail")
+
+Identity = tuple[str, int, str]
+FUTURE_SLACK_NS = 600 * NS  # Loki rejects entries more than 10 min in the future
+
+
+@dataclasses.dataclass(frozen=True)
+class TailSettings:
+    buffer: int = 1000  # messages buffered per subscriber before it gets a slow_consumer gap
+    linger_s: float = 5.0  # an upstream tail stays open this long after its last subscriber leaves
+    late_window_s: float = 5.0  # how far behind the newest entry a late or refilled entry is still accepted
+    delay_for: int = 0  # Loki's delay_for (0..5 s)
+    fill_batch: int = 1000  # query_range limit while back-filling or replaying
+    max_entries: int = 5000  # Loki's max_entries_limit_per_query
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    stable_after_s: float = 5.0  # a connection that lived this long resets the backoff
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Event:
+    """One message for subscribers: an entry (with the hub's position after it) or a gap."""
+
+    message: pb.StreamAppLogsResponse
+    identity: Identity | None
+    position: StreamPosition
+
+
+_END = object()
+
+
+class _Subscriber:
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.items: deque[_Event | object] = deque()
+        self.wake = asyncio.Event()
+        self.dropped = 0
+        self.gap_cursor = ""
+        self.last_cursor = ""
+
+    def offer(self, event: _Event) -> None:
+        if self.dropped and len(self.items) + 2 <= self.capacity:
+            self._put_gap()
+        if len(self.items) >= self.capacity:
+            if not self.dropped:
+                self.gap_cursor = self.last_cursor  # resuming from the gap replays what was dropped
+            self.dropped += 1
+            return
+        self.items.append(event)
+        self.last_cursor = event.message.cursor
+        self.wake.set()
+
+    def _put_gap(self) -> None:
+        gap = pb.StreamGap(dropped_entries=self.dropped, reason="slow_consumer")
+        message = pb.StreamAppLogsResponse(gap=gap, cursor=self.gap_cursor)
+        self.items.append(_Event(message, None, StreamPosition(0, ())))
+        self.dropped = 0
+        self.wake.set()
+
+    def end(self) -> None:
+        self.items.append(_END)
+        self.wake.set()
+
+    async def next(self) -> _Event | None:
+        while not self.items:
+            if self.dropped:
+                self._put_gap()
+                break
+            self.wake.clear()
+            await self.wake.wait()
+        item = self.items.popleft()
+        return None if item is _END else item  # type: ignore[return-value]
+
+
+class _Upstream:
+    """One Loki tail for one (app, severity), shared by all its subscribers."""
+
+    def __init__(self, hub: TailHub, key: tuple[str, str, int], query: str, digest: bytes, signer: Signer):
+        self.hub = hub
+        self.key = key
+        self.query = query
+        self.digest = digest
+        self.signer = signer
+        self.subscribers: set[_Subscriber] = set()
+        self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        now = time.time_ns()
+        self.position = StreamPosition(now, ())
+        self.floor = now  # nothing older than this is delivered
+        self._ledger: dict[Identity, int] = {}
+        self._ledger_heap: list[tuple[int, Identity]] = []
+        self._linger: asyncio.TimerHandle | None = None
+        self.task = asyncio.create_task(self._run(), name=f"tail {key}")
+
+    # -- subscribers -----------------------------------------------------------------------------
+
+    def subscribe(self) -> _Subscriber:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        subscriber = _Subscriber(self.hub.settings.buffer)
+        self.subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: _Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        if not self.subscribers and not self.task.done():
+            self._linger = asyncio.get_running_loop().call_later(self.hub.settings.linger_s, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        if not self.subscribers:
+            self.hub.discard(self)
+            self.task.cancel()
+
+    def end(self) -> None:
+        self.task.cancel()
+        for subscriber in self.subscribers:
+            subscriber.end()
+
+    # -- delivery --------------------------------------------------------------------------------
+
+    def deliver(self, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            identity = entry.identity
+            if entry.ts < self.floor or identity in self._ledger:
+                continue
+            self._ledger[identity] = entry.ts
+            heapq.heappush(self._ledger_heap, (entry.ts, identity))
+            self.position = advance(self.position, [identity])
+            message = pb.StreamAppLogsResponse(
+                entry=to_proto(entry, self.hub.scheme), cursor=self.signer.cursor(self.digest, self.position)
+            )
+            event = _Event(message, identity, self.position)
+            for subscriber in self.subscribers:
+                subscriber.offer(event)
+        self._prune()
+
+    def _prune(self) -> None:
+        self.floor = max(self.floor, self.position.ts - int(self.hub.settings.late_window_s * NS))
+        heap = self._ledger_heap
+        while heap and heap[0][0] < self.floor:
+            _, identity = heapq.heappop(heap)
+            self._ledger.pop(identity, None)
+
+    def gap(self, dropped: int) -> None:
+        gap = pb.StreamGap(dropped_entries=dropped, reason="upstream_dropped")
+        message = pb.StreamAppLogsResponse(gap=gap, cursor=self.signer.cursor(self.digest, self.position))
+        event = _Event(message, None, self.position)
+        for subscriber in self.subscribers:
+            subscriber.offer(event)
+
+    # -- the upstream loop -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        settings = self.hub.settings
+        attempt = 0
+        reconnecting = False
+        while True:
+            opened = time.monotonic()
+            try:
+                await self._follow(refill=reconnecting)
+            except TailClosed as closed:
+                log.info("tail %s closed (%d %s); reconnecting", self.key, closed.code, closed.reason)
+            except (Unavailable, DeadlineExceeded) as error:
+                if not self.connected.done():
+                    self.connected.set_exception(error)
+                    self.hub.discard(self)
+                    return
+                log.warning("tail %s: %s; retrying", self.key, error.message)
+            reconnecting = True
+            attempt = 1 if time.monotonic() - opened >= settings.stable_after_s else attempt + 1
+            ceiling = min(settings.backoff_max_s, settings.backoff_initial_s * 2 ** (attempt - 1))
+            await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+
+    async def _follow(self, *, refill: bool) -> None:
+        settings = self.hub.settings
+        start = self.floor
+        async with self.hub.loki.tail(
+            self.query, start_ns=start, limit=settings.fill_batch, delay_for=settings.delay_for
+        ) as tail:
+            if not self.connected.done():
+                self.connected.set_result(None)
+            if refill:
+                # Whatever arrived while the tail was down comes from query_range; the ledger drops repeats.
+                async for batch in self.hub.forward(self.query, start):
+                    self.deliver(batch)
+            async for frame in tail:
+                if frame.dropped:
+                    self.gap(frame.dropped)
+                if frame.entries:
+                    self.deliver(sorted(frame.entries, key=lambda e: e.ts))
+
+
+class TailHub:
+    """The ``LogStreamer`` capability. ``close()`` ends every subscriber stream cleanly."""
+
+    def __init__(
+        self, loki: LokiClient, scheme: LabelScheme, signer: SignerSource, settings: TailSettings | None = None
+    ):
+        self.loki = loki
+        self.scheme = scheme
+        self.settings = settings or TailSettings()
+        self._signer = signer
+        self._upstreams: dict[tuple[str, str, int], _Upstream] = {}
+        self._closed = False
+
+    def upstream_count(self) -> int:
+        return len(self._upstreams)
+
+    def discard(self, upstream: _Upstream) -> None:
+        if self._upstreams.get(upstream.key) is upstream:
+            del self._upstreams[upstream.key]
+
+    async def close(self) -> None:
+        self._closed = True
+        upstreams = list(self._upstreams.values())
+        self._upstreams.clear()
+        for upstream in upstreams:
+            upstream.end()
+        await asyncio.gather(*(u.task for u in upstreams), return_exceptions=True)
+
+    async def stream_logs(
+        self, app: object, request: pb.StreamAppLogsRequest
+    ) -> AsyncIterator[pb.StreamAppLogsResponse]:
+        workspace_id, app_id = app.workspace_id, app.id  # type: ignore[attr-defined]
+        signer = await self._signer()
+        digest = query_digest("stream", workspace_id, app_id, request.severity)
+        resume: StreamPosition | None = None
+        if request.cursor:
+            try:
+                resume = signer.open_cursor(digest, request.cursor)
+            except BadToken as error:
+                raise InvalidArgument("cursor", str(error)) from None
+        if self._closed:
+            raise Unavailable("log stream", "the server is shutting down")
+        key = (workspace_id, app_id, int(request.severity))
+        upstream = self._upstreams.get(key)
+        if upstream is None:
+            query = self.scheme.selector(workspace_id, app_id, request.severity)
+            upstream = self._upstreams[key] = _Upstream(self, key, query, digest, signer)
+        subscriber = upstream.subscribe()
+        try:
+            await asyncio.shield(upstream.connected)
+            floor = upstream.floor
+            replayed: set[Identity] = set()
+            own: StreamPosition | None = None
+            if resume is not None:
+                own = resume
+                async for message, identity in self._replay(upstream.query, resume, signer, digest):
+                    if identity[1] >= floor:
+                        replayed.add(identity)
+                    own = advance(own, [identity])
+                    yield message
+            while (event := await subscriber.next()) is not None:
+                if event.identity is not None and event.identity in replayed:
+                    replayed.discard(event.identity)
+                    continue
+                if own is None or event.identity is None:
+                    yield event.message
+                    continue
+                own = advance(own, [event.identity])
+                if event.position.ts > own.ts:
+                    own = None  # the hub is ahead of everything replayed: its cursors are valid from here
+                    yield event.message
+                else:
+                    message = pb.StreamAppLogsResponse()
+                    message.CopyFrom(event.message)
+                    message.cursor = signer.cursor(digest, own)
+                    yield message
+        finally:
+            upstream.unsubscribe(subscriber)
+
+    async def _replay(
+        self, query: str, resume: StreamPosition, signer: Signer, digest: bytes
+    ) -> AsyncIterator[tuple[pb.StreamAppLogsResponse, Identity]]:
+        """The entries after ``resume`` that are in Loki now, oldest first, each with its cursor."""
+        seen = set(resume.digests)
+        position = resume
+        async for batch in self.forward(query, resume.ts):
+            for entry in batch:
+                identity = entry.identity
+                if entry.ts == resume.ts and entry_digest(identity) in seen:
+                    continue
+                position = advance(position, [identity])
+                message = pb.StreamAppLogsResponse(
+                    entry=to_proto(entry, self.scheme), cursor=signer.cursor(digest, position)
+                )
+                yield message, identity
+            if self._closed:
+                return
+
+    async def forward(self, query: str, start: int) -> AsyncIterator[list[Entry]]:
+        """Every entry from ``start`` (inclusive) to now, oldest first, in batches without repeats."""
+        end = time.time_ns() + FUTURE_SLACK_NS
+        limit = self.settings.fill_batch
+        boundary: set[Identity] = set()
+        while True:
+            streams = await self.loki.query_range(query, start_ns=start, end_ns=end, limit=limit, forward=True)
+            batch = canonical(streams, newest_first=False)
+            fresh = [e for e in batch if not (e.ts == start and e.identity in boundary)]
+            if len(batch) < limit:
+                yield fresh
+                return
+            last = batch[-1].ts
+            if not fresh:
+                if limit >= self.settings.max_entries:
+                    raise Unavailable(BACKEND, f"more than {limit} entries share the timestamp {start} ns")
+                limit = min(limit * 4, self.settings.max_entries)
+                continue
+            yield fresh
+            # The next query starts at the last timestamp again (inclusive); entries of that instant
+            # already yielded are remembered so none is repeated and none is skipped.
+            boundary = {e.identity for e in batch if e.ts == last} | (boundary if last == start else set())
+            start = last
+
+
+def tail_settings(section: Mapping[str, object]) -> TailSettings:
+    """``[loki]`` keys ``stream_buffer``, ``tail_linger_s``, ``tail_late_window_s``, ``tail_delay_for``."""
+    names = {
+        "stream_buffer": "buffer",
+        "tail_linger_s": "linger_s",
+        "tail_late_window_s": "late_window_s",
+        "tail_delay_for": "delay_for",
+    }
+    values: dict[str, Any] = {}
+    for key, field in names.items():
+        if key in section:
+            value = section[key]
+            if not isinstance(value, int | float) or value < 0:
+                raise SystemExit(f"config [loki] {key} must be a non-negative number")
+            values[field] = type(getattr(TailSettings(), field))(value)
+    settings = TailSettings(**values)
+    if settings.delay_for > 5:
+        raise SystemExit("config [loki] tail_delay_for must be at most 5 (Loki's limit)")
+    if settings.buffer < 2:
+        raise SystemExit("config [loki] stream_buffer must be at least 2")
+    return settings
