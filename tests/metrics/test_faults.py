@@ -1,0 +1,240 @@
+"""Prometheus down, slow, or answering garbage: clear errors naming the backend, health unknown, recovery.
+
+Between the server and the real Prometheus sits a small HTTP server on 127.0.0.1 that either forwards
+requests faithfully or misbehaves in one chosen way; closing its socket makes Prometheus "down".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+import httpx
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from tests.metrics import data
+from tests.metrics.conftest import Backfilled, seed_apps
+from tests.support.platform import Tenant, new_tenant
+from tests.support.procs import ServerProcess, free_port, running_server
+
+pytestmark = pytest.mark.timeout(90)
+
+TIMEOUT_S = 1.0
+# Prometheus 2.42's real answer to a query_range over more than 11,000 points
+# (shared/fixtures/prometheus/error_too_many_points.json).
+TOO_MANY_POINTS = (
+    b'{"status":"error","errorType":"bad_data","error":"exceeded maximum resolution of 11,000 points per'
+    b' timeseries. Try decreasing the query resolution (?step=XX)"}'
+)
+
+# mode → (status, content type, body) served instead of Prometheus's answer
+CANNED: dict[str, tuple[int, str, bytes]] = {
+    "not_ready": (503, "text/plain; charset=utf-8", b"Service Unavailable"),
+    "html": (200, "text/html", b"<html><body>502 Bad Gateway</body></html>"),
+    "not_an_envelope": (200, "application/json", b'{"hello": "world"}'),
+    "truncated": (200, "application/json", b'{"status":"success","data":{"resultType":"matrix","result":[{"metr'),
+    "wrong_shape": (
+        200,
+        "application/json",
+        b'{"status":"success","data":{"resultType":"matrix","result":[{"values":"x"}]}}',
+    ),
+    "bad_data": (400, "application/json", TOO_MANY_POINTS),
+    "internal": (500, "application/json", b'{"status":"error","errorType":"internal","error":"disk on fire"}'),
+    "query_timeout": (
+        503,
+        "application/json",
+        b'{"status":"error","errorType":"timeout","error":"query timed out in query queue"}',
+    ),
+}
+
+
+class Flaky:
+    """Forwards to Prometheus (mode "proxy"), or misbehaves: canned answers, "slow", "reset", "down"."""
+
+    def __init__(self, upstream: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.mode = "proxy"
+        self._upstream = httpx.AsyncClient(base_url=upstream, timeout=10)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        """Closes the listening socket: new connections are refused, as with Prometheus down."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def close(self) -> None:
+        await self.stop()
+        await self._upstream.aclose()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = lines[0].split(" ", 2)
+            headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+            length = int(next((v for k, v in headers.items() if k.lower() == "content-length"), "0"))
+            body = await reader.readexactly(length)
+            mode = self.mode
+            if mode == "reset":
+                writer.transport.abort()
+                return
+            if mode == "slow":
+                await asyncio.sleep(3 * TIMEOUT_S)
+            if mode in CANNED:
+                status, kind, payload = CANNED[mode]
+            else:
+                answer = await self._upstream.request(
+                    method, path, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+                )
+                status, kind, payload = answer.status_code, answer.headers["content-type"], answer.content
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {len(payload)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + payload
+            )
+            await writer.drain()
+        writer.close()
+
+
+@pytest.fixture(scope="module")
+async def flaky(backfilled: Backfilled) -> AsyncIterator[Flaky]:
+    proxy = Flaky(backfilled.prometheus.url)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture(scope="module")
+def fault_server(
+    flaky: Flaky, log_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    env = {
+        "MONITORING_PROMETHEUS_URL": flaky.url,
+        "MONITORING_BACKEND_TIMEOUT": str(TIMEOUT_S),
+        "MONITORING_EVAL_INTERVAL": "0.5",
+    }
+    with running_server(log_dir, tmp_path_factory.mktemp("faults-db") / "monitoring.db", env) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+async def tenant(fault_server: ServerProcess) -> AsyncIterator[Tenant]:
+    async with grpc.aio.insecure_channel(fault_server.addr) as channel:
+        tenant = await new_tenant(channel, data.WORKSPACE)
+        await seed_apps(tenant)
+        yield tenant
+
+
+async def metrics(tenant: Tenant) -> pb.GetAppMetricsResponse:
+    request = pb.GetAppMetricsRequest(workspace_id=tenant.workspace_id, app_id=data.FULL, period=pb.PERIOD_1H)
+    return await tenant.monitoring.GetAppMetrics(request, metadata=tenant.auth)
+
+
+async def health(tenant: Tenant) -> pb.GetAppHealthResponse:
+    request = pb.GetAppHealthRequest(workspace_id=tenant.workspace_id, app_id="app_healthy")
+    return await tenant.monitoring.GetAppHealth(request, metadata=tenant.auth)
+
+
+async def health_becomes(
+    tenant: Tenant, status: pb.HealthStatus.ValueType, within_s: float = 10
+) -> pb.GetAppHealthResponse:
+    deadline = time.monotonic() + within_s
+    reply = await health(tenant)
+    while reply.status != status and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        reply = await health(tenant)
+    assert reply.status == status, reply
+    return reply
+
+
+def error_info(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return dict(info.metadata)
+    raise AssertionError("no ErrorInfo")
+
+
+# mode → (gRPC code, text the message must contain)
+FAULTS = {
+    "down": (grpc.StatusCode.UNAVAILABLE, "prometheus unavailable: ConnectError"),
+    "reset": (grpc.StatusCode.UNAVAILABLE, "prometheus unavailable: RemoteProtocolError"),
+    "slow": (grpc.StatusCode.DEADLINE_EXCEEDED, f"prometheus did not answer within {TIMEOUT_S:g} s"),
+    "not_ready": (
+        grpc.StatusCode.UNAVAILABLE,
+        "HTTP 503 with a non-JSON body (text/plain; charset=utf-8): 'Service Unavailable'",
+    ),
+    "html": (grpc.StatusCode.UNAVAILABLE, "HTTP 200 with a non-JSON body (text/html)"),
+    "not_an_envelope": (grpc.StatusCode.UNAVAILABLE, "malformed response: HTTP 200 with JSON that is not a Prometheus"),
+    "truncated": (grpc.StatusCode.UNAVAILABLE, "HTTP 200 with a non-JSON body (application/json)"),
+    "wrong_shape": (grpc.StatusCode.UNAVAILABLE, "malformed response: bad matrix series"),
+    "bad_data": (grpc.StatusCode.UNAVAILABLE, "HTTP 400 bad_data: exceeded maximum resolution"),
+    "internal": (grpc.StatusCode.UNAVAILABLE, "HTTP 500 internal: disk on fire"),
+    "query_timeout": (grpc.StatusCode.DEADLINE_EXCEEDED, "prometheus did not answer within"),
+}
+
+
+async def set_mode(flaky: Flaky, mode: str) -> None:
+    if mode == "down":
+        await flaky.stop()
+    else:
+        if not flaky.listening:
+            await flaky.start()
+        flaky.mode = mode
+
+
+@pytest.mark.parametrize("mode", list(FAULTS))
+async def test_each_fault_is_a_clear_error_then_everything_recovers(tenant: Tenant, flaky: Flaky, mode: str) -> None:
+    code, text = FAULTS[mode]
+    await set_mode(flaky, "proxy")
+    assert len((await metrics(tenant)).memory.values) == 61
+    await health_becomes(tenant, pb.HEALTH_STATUS_HEALTHY)
+
+    await set_mode(flaky, mode)
+    started = time.monotonic()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics(tenant)
+    elapsed = time.monotonic() - started
+    assert caught.value.code() == code
+    assert text in caught.value.details()
+    assert error_info(caught.value)["backend"] == "prometheus"
+    assert elapsed < TIMEOUT_S + 2  # bounded by the backend timeout, never hangs
+    unknown = await health_becomes(tenant, pb.HEALTH_STATUS_UNKNOWN)
+    assert len(unknown.reasons) == 1 and unknown.reasons[0].startswith("no data this tick: prometheus")
+    assert not unknown.HasField("uptime") and not unknown.HasField("instance_count")
+
+    await set_mode(flaky, "proxy")  # Prometheus is back: no restart, no intervention
+    assert len((await metrics(tenant)).memory.values) == 61
+    recovered = await health_becomes(tenant, pb.HEALTH_STATUS_HEALTHY)
+    assert recovered.instance_count == 2
+
+
+async def test_a_failed_tick_does_not_reset_uptime(tenant: Tenant, flaky: Flaky) -> None:
+    await set_mode(flaky, "proxy")
+    before = await health_becomes(tenant, pb.HEALTH_STATUS_HEALTHY)
+    await set_mode(flaky, "internal")
+    await health_becomes(tenant, pb.HEALTH_STATUS_UNKNOWN)
+    await set_mode(flaky, "proxy")
+    after = await health_becomes(tenant, pb.HEALTH_STATUS_HEALTHY)
+    grown = after.last_checked_at.ToSeconds() - before.last_checked_at.ToSeconds()
+    assert after.uptime - before.uptime in {grown - 1, grown, grown + 1}
