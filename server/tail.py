@@ -322,9 +322,10 @@ class TailHub:
             if self._closed:
                 return
 
-    async def forward(self, query: str, start: int) -> AsyncIterator[list[Entry]]:
-        """Every entry from ``start`` (inclusive) to now, oldest first, in batches without repeats."""
-        end = time.time_ns() + FUTURE_SLACK_NS
+    async def forward(self, query: str, start: int, *, end: int | None = None) -> AsyncIterator[list[Entry]]:
+        """Every entry from ``start`` (inclusive) to ``end`` (exclusive; default: now + Loki's 10 min future
+        slack), oldest first, in batches without repeats."""
+        end = time.time_ns() + FUTURE_SLACK_NS if end is None else end
         limit = self.settings.fill_batch
         boundary: set[Identity] = set()
         while True:

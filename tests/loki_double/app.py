@@ -26,7 +26,7 @@ import json
 import pathlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -110,7 +110,7 @@ class Tail:
         self.wake.set()
 
     async def send(self, results: list[Result]) -> None:
-        for i in range(0, max(len(results), 1), TAIL_FRAME_ENTRIES):
+        for i in range(0, len(results), TAIL_FRAME_ENTRIES):
             chunk = results[i : i + TAIL_FRAME_ENTRIES]
             frame: dict[str, object] = {
                 "streams": [{"stream": r.labels, "values": [[str(r.ts), r.line]]} for r in chunk]
@@ -118,8 +118,7 @@ class Tail:
             if self.dropped:
                 frame["dropped_entries"] = list(self.dropped)
                 self.dropped.clear()
-            if chunk or "dropped_entries" in frame:
-                await self.ws.send_text(json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+            await self.ws.send_text(json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
 
     async def run(self, max_duration_s: float) -> None:
         deadline = time.monotonic() + max_duration_s
@@ -128,7 +127,7 @@ class Tail:
                 self.close(1011, "reached tail max duration limit")
                 break
             due, wait = self._due()
-            if due or self.dropped:
+            if due:  # dropped_entries ride along with the next frame that gets through
                 await self.send(due)
                 continue
             self.wake.clear()
@@ -406,20 +405,33 @@ async def buildinfo(_double: Double, _request: Request) -> Response:
     return json_response(BUILD_INFO)
 
 
+def _tail_params(double: Double, headers: object, p: Mapping[str, str]) -> tuple[str, int, int, int, logql.Query]:
+    """(tenant, delay_for, limit, start, query) of a tail request; HTTPError before any upgrade."""
+    tenant = double.tenant(headers)
+    try:
+        delay_for = int(p.get("delay_for") or 0)
+    except ValueError:
+        raise HTTPError(400, f'strconv.Atoi: parsing "{p.get("delay_for")}": invalid syntax') from None
+    if delay_for > 5:
+        raise HTTPError(400, "delay_for can't be greater than 5")
+    limit = parse_limit(p.get("limit"))
+    start = parse_time(p.get("start"), time.time_ns() - 3600 * NS)
+    return tenant, delay_for, limit, start, parse_query(p.get("query"))
+
+
+async def tail_without_upgrade(double: Double, request: Request) -> Response:
+    _tail_params(double, request.headers, request.query_params)
+    # gorilla/websocket's answer when the parameters are fine but the request is not an upgrade.
+    raise HTTPError(
+        400,
+        "websocket: the client is not using the websocket protocol: 'upgrade' token not found in 'Connection' header",
+        newline=True,
+    )
+
+
 async def tail(double: Double, ws: WebSocket) -> None:
     try:
-        tenant = double.tenant(ws.headers)
-        p = ws.query_params
-        delay_for = int(p.get("delay_for") or 0)
-        if delay_for > 5:
-            raise HTTPError(400, "delay_for can't be greater than 5")
-        limit = parse_limit(p.get("limit"))
-        now = time.time_ns()
-        start = parse_time(p.get("start"), now - 3600 * NS)
-        query = parse_query(p.get("query"))
-    except ValueError:
-        await ws.send_denial_response(text_error(HTTPError(400, "delay_for must be an integer")))
-        return
+        tenant, delay_for, limit, start, query = _tail_params(double, ws.headers, ws.query_params)
     except HTTPError as error:
         await ws.send_denial_response(text_error(error))
         return
@@ -535,6 +547,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             route("/ready", ready, ["GET"]),
             route("/loki/api/v1/status/buildinfo", buildinfo, ["GET"]),
             WebSocketRoute("/loki/api/v1/tail", tail_endpoint),
+            route("/loki/api/v1/tail", tail_without_upgrade, ["GET"]),
             route("/_double/stats", admin_stats, ["GET"]),
             route("/_double/tails/drop", admin_drop, ["POST"]),
             route("/_double/tails/stall", admin_stall, ["POST"]),
