@@ -73,3 +73,21 @@ class Alert:
     triggered_ns: int
     resolved_ns: int | None
     resolved_by: str | None
+    # Set once the metric was seen recovered after a manual resolution (see docs/alerts-and-overview.md).
+    rearmed_ns: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertRule:
+    """A threshold override. ``app_id`` is None for a workspace-wide rule; ``type`` is high_cpu, ..."""
+
+    id: str
+    workspace_id: str
+    app_id: str | None
+    type: str
+    warning_threshold: float
+    critical_threshold: float
+    recovery_threshold: float
+    hold_seconds: int
+    created_ns: int
+    updated_ns: int

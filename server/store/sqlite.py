@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from server.store.records import Alert, ApiKey, App, HealthSnapshot, Operation, Workspace
+from server.store.records import Alert, AlertRule, ApiKey, App, HealthSnapshot, Operation, Workspace
 
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 _OPERATION_TABLES = {"deploy": "deploys", "build": "builds"}
@@ -281,6 +281,112 @@ class SqliteStore:
             (now_ns, by, alert_id, workspace_id),
         )
         return await self.get_alert(workspace_id, alert_id)
+
+    async def open_alerts(self) -> list[Alert]:
+        return [Alert(**row) for row in await self._all("SELECT * FROM alerts WHERE resolved_ns IS NULL")]
+
+    async def latched_alerts(self) -> list[Alert]:
+        rows = await self._all("SELECT * FROM alerts WHERE resolved_by = 'manual' AND rearmed_ns IS NULL")
+        return [Alert(**row) for row in rows]
+
+    async def fire_alert(self, alert: Alert) -> Alert | None:
+        # The latch check and the insert share one write transaction, and the partial unique index
+        # alerts_one_open turns a second open alert for (app, type) into a no-op: two evaluators on one
+        # database fire a breach once.
+        async with self._transaction() as db:
+            latched = await self._one(
+                "SELECT 1 FROM alerts WHERE app_id = ? AND type = ? AND resolved_by = 'manual' AND rearmed_ns IS NULL",
+                (alert.app_id, alert.type),
+            )
+            if latched is not None:
+                return None
+            cursor = await db.execute(
+                "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    alert.id,
+                    alert.workspace_id,
+                    alert.app_id,
+                    alert.type,
+                    alert.severity,
+                    alert.message,
+                    alert.triggered_ns,
+                ),
+            )
+            return alert if cursor.rowcount > 0 else None
+
+    async def escalate_alert(self, alert_id: str, severity: str, message: str) -> bool:
+        cursor = await self._db.execute(
+            "UPDATE alerts SET severity = ?, message = ? WHERE id = ? AND resolved_ns IS NULL AND severity != ?",
+            (severity, message, alert_id, severity),
+        )
+        return cursor.rowcount > 0
+
+    async def rearm_alerts(self, app_id: str, alert_type: str, now_ns: int) -> int:
+        cursor = await self._db.execute(
+            "UPDATE alerts SET rearmed_ns = ? WHERE app_id = ? AND type = ? AND resolved_by = 'manual'"
+            " AND rearmed_ns IS NULL",
+            (now_ns, app_id, alert_type),
+        )
+        return cursor.rowcount
+
+    # Alert rules
+
+    async def create_alert_rule(self, rule: AlertRule) -> AlertRule | None:
+        cursor = await self._db.execute(
+            "INSERT INTO alert_rules (id, workspace_id, app_id, type, warning_threshold, critical_threshold,"
+            " recovery_threshold, hold_seconds, created_ns, updated_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (
+                rule.id,
+                rule.workspace_id,
+                rule.app_id,
+                rule.type,
+                rule.warning_threshold,
+                rule.critical_threshold,
+                rule.recovery_threshold,
+                rule.hold_seconds,
+                rule.created_ns,
+                rule.updated_ns,
+            ),
+        )
+        return rule if cursor.rowcount > 0 else None
+
+    async def get_alert_rule(self, workspace_id: str, rule_id: str) -> AlertRule | None:
+        row = await self._one("SELECT * FROM alert_rules WHERE id = ? AND workspace_id = ?", (rule_id, workspace_id))
+        return AlertRule(**row) if row else None
+
+    async def list_alert_rules(self, workspace_id: str | None = None) -> list[AlertRule]:
+        # Workspace-wide rules before app rules, then by app and type: the order ListAlertRules documents.
+        sql = "SELECT * FROM alert_rules"
+        params: tuple[Any, ...] = ()
+        if workspace_id is not None:
+            sql += " WHERE workspace_id = ?"
+            params = (workspace_id,)
+        sql += " ORDER BY workspace_id, app_id IS NOT NULL, app_id, type"
+        return [AlertRule(**row) for row in await self._all(sql, params)]
+
+    async def update_alert_rule(self, rule: AlertRule) -> AlertRule | None:
+        await self._db.execute(
+            "UPDATE alert_rules SET warning_threshold = ?, critical_threshold = ?, recovery_threshold = ?,"
+            " hold_seconds = ?, updated_ns = ? WHERE id = ? AND workspace_id = ?",
+            (
+                rule.warning_threshold,
+                rule.critical_threshold,
+                rule.recovery_threshold,
+                rule.hold_seconds,
+                rule.updated_ns,
+                rule.id,
+                rule.workspace_id,
+            ),
+        )
+        return await self.get_alert_rule(rule.workspace_id, rule.id)
+
+    async def delete_alert_rule(self, workspace_id: str, rule_id: str) -> bool:
+        cursor = await self._db.execute(
+            "DELETE FROM alert_rules WHERE id = ? AND workspace_id = ?", (rule_id, workspace_id)
+        )
+        return cursor.rowcount > 0
 
 
 def _snapshot(row: aiosqlite.Row) -> HealthSnapshot:
