@@ -123,6 +123,9 @@ async def accept(call: grpc.aio.UnaryStreamCall, settings: Settings) -> asyncio.
     headers = asyncio.ensure_future(call.initial_metadata())
     try:
         await asyncio.wait({first, headers}, timeout=settings.accept_wait_s, return_when=asyncio.FIRST_COMPLETED)
+        if not first.done() and call.done():
+            # A trailers-only refusal resolves the (empty) headers too; the read holds the status.
+            await asyncio.wait({first}, timeout=settings.accept_wait_s)
     finally:
         headers.cancel()
         with contextlib.suppress(BaseException):
