@@ -7,6 +7,7 @@ Hierarchy::
     ├── Unauthenticated      no key, a malformed key, or an unknown or revoked key
     ├── PermissionDenied     a valid key used outside its workspace
     ├── NotFound             the resource does not exist in the caller's workspace
+    ├── AlreadyExists        the resource to create exists already
     ├── FailedPrecondition   the request is valid but the state does not allow it
     ├── Unimplemented        the capability is not wired to its data source
     ├── Unavailable          a backend (Prometheus, Loki, the store) cannot answer
@@ -94,6 +95,13 @@ class NotFound(ServiceError):
 
     def __init__(self, kind: str, resource_id: str):
         super().__init__(f"{kind} {resource_id!r} not found", metadata={"kind": kind, "id": resource_id})
+
+
+class AlreadyExists(ServiceError):
+    """The resource a create call names exists already (update it instead)."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+    reason = "ALREADY_EXISTS"
 
 
 class FailedPrecondition(ServiceError):

@@ -30,8 +30,10 @@ from server.logql import LabelScheme
 from server.logs import AppLogs
 from server.loki import LokiClient
 from server.metrics import MetricsService
+from server.overview import CostModel, WorkspaceOverview
 from server.platform import PlatformServicer
 from server.prometheus import PrometheusClient
+from server.rules import AlertSettings, RulesEngine
 from server.servicer import Capabilities, MonitoringServicer
 from server.store import Store, open_sqlite
 from server.tail import TailHub, tail_settings
@@ -70,8 +72,10 @@ def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
     health_rules = HealthRules.from_section(config_module.file_section(config, "health"))
 
     # Everything that reacts to an evaluator tick (health snapshots, alert rules, ...): add listeners here.
+    alert_settings = AlertSettings.from_section(config_module.file_section(config, "alerts"))
     tick_listeners: list[TickListener] = [
         HealthRecorder(store, health_rules),
+        RulesEngine(store, prometheus, queries, alert_settings),
     ]
     evaluator = Evaluator(store, prometheus, queries, tick_listeners, interval_s=config.eval_interval_s)
     runtime.spawn("evaluator", evaluator.run())
@@ -89,6 +93,13 @@ def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
         health=HealthService(store),
         logs=AppLogs(loki, label_scheme, signer),
         tail=tail_hub,
+        overview=WorkspaceOverview(
+            store,
+            prometheus,
+            queries.workspace_label,
+            queries.app_label,
+            CostModel.from_section(config_module.file_section(config, "cost")),
+        ),
     )
 
 
@@ -104,7 +115,10 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
         monitoring_pb2_grpc.add_MonitoringServiceServicer_to_server(
             MonitoringServicer(store, authenticator, capabilities), server
         )
-        platform_pb2_grpc.add_PlatformServiceServicer_to_server(PlatformServicer(store, authenticator), server)
+        alert_defaults = AlertSettings.from_section(config_module.file_section(config, "alerts")).defaults
+        platform_pb2_grpc.add_PlatformServiceServicer_to_server(
+            PlatformServicer(store, authenticator, alert_defaults), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         reflection.enable_server_reflection(
             (

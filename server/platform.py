@@ -5,19 +5,22 @@ Every call needs the admin token. Keys are returned in clear once, from CreateAp
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import secrets
+from collections.abc import Mapping
 
 import grpc
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import platform_pb2 as ppb
 from dooor.monitoring.v1 import platform_pb2_grpc
-from server import auth, rpc, validation
+from server import alert_rules, auth, rpc, validation
 from server.auth import Authenticator
 from server.convert import enum_from_json, enum_to_json, nanoseconds, now_ns, timestamp
-from server.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
+from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from server.store import Store
-from server.store.records import ApiKey, App, Operation, Workspace
+from server.store.records import AlertRule, ApiKey, App, Operation, Workspace
 
 _MAX_NAME = 200
 _OPERATION_STATUS = pb.OperationStatus.DESCRIPTOR
@@ -63,9 +66,15 @@ def key_message(k: ApiKey) -> ppb.ApiKey:
 
 
 class PlatformServicer(platform_pb2_grpc.PlatformServiceServicer):
-    def __init__(self, store: Store, authenticator: Authenticator):
+    def __init__(
+        self,
+        store: Store,
+        authenticator: Authenticator,
+        alert_defaults: Mapping[str, alert_rules.Thresholds] = alert_rules.BUILT_IN,
+    ):
         self._store = store
         self._auth = authenticator
+        self._alert_defaults = alert_defaults
 
     async def _workspace(self, context: grpc.aio.ServicerContext, workspace_id: str) -> Workspace:
         self._auth.authorize_admin(context)
@@ -202,34 +211,95 @@ class PlatformServicer(platform_pb2_grpc.PlatformServiceServicer):
             raise NotFound("api key", request.key_id)
         return key_message(key)
 
-    async def _rules_not_wired(self, context: grpc.aio.ServicerContext) -> None:
-        self._auth.authorize_admin(context)
-        raise Unimplemented("alert rules are not wired yet: the rules engine is part of the alerts capability")
+    async def _rule(self, context: grpc.aio.ServicerContext, workspace_id: str, field: str, rule_id: str) -> AlertRule:
+        await self._workspace(context, workspace_id)
+        if rule_id.startswith(alert_rules.DEFAULT_PREFIX):
+            raise InvalidArgument(
+                field,
+                f"{rule_id!r} is a built-in rule and cannot be changed; create a workspace or app rule of"
+                " the same type to override it",
+            )
+        validation.require_id(field, rule_id)
+        rule = await self._store.get_alert_rule(workspace_id, rule_id)
+        if rule is None:
+            raise NotFound("alert rule", rule_id)
+        return rule
 
     @rpc.unary
     async def CreateAlertRule(
         self, request: ppb.CreateAlertRuleRequest, context: grpc.aio.ServicerContext
     ) -> ppb.AlertRule:
-        await self._rules_not_wired(context)
-        raise AssertionError
+        given = request.rule
+        await self._workspace(context, given.workspace_id)
+        if given.id:
+            raise InvalidArgument("rule.id", "must be empty: the server assigns it")
+        alert_type = alert_rules.require_type("rule.type", given.type)
+        validation.optional_id("rule.app_id", given.app_id)
+        if given.app_id and await self._store.get_app(given.workspace_id, given.app_id) is None:
+            raise NotFound("app", given.app_id)
+        thresholds = alert_rules.check(alert_rules.thresholds_of(given), "rule.")
+        now = now_ns()
+        rule = AlertRule(
+            id="rule_" + secrets.token_hex(8),
+            workspace_id=given.workspace_id,
+            app_id=given.app_id or None,
+            type=alert_type,
+            warning_threshold=thresholds.warning,
+            critical_threshold=thresholds.critical,
+            recovery_threshold=thresholds.recovery,
+            hold_seconds=thresholds.hold_seconds,
+            created_ns=now,
+            updated_ns=now,
+        )
+        created = await self._store.create_alert_rule(rule)
+        if created is None:
+            scope = f"app {given.app_id!r}" if given.app_id else f"workspace {given.workspace_id!r}"
+            raise AlreadyExists(
+                f"{scope} already has a {alert_type} rule: update it instead",
+                metadata={"type": alert_type, "app_id": given.app_id},
+            )
+        return alert_rules.rule_message(created)
 
     @rpc.unary
     async def ListAlertRules(
         self, request: ppb.ListAlertRulesRequest, context: grpc.aio.ServicerContext
     ) -> ppb.ListAlertRulesResponse:
-        await self._rules_not_wired(context)
-        raise AssertionError
+        await self._workspace(context, request.workspace_id)
+        rules = await self._store.list_alert_rules(request.workspace_id)
+        return ppb.ListAlertRulesResponse(
+            rules=[*alert_rules.default_messages(self._alert_defaults), *map(alert_rules.rule_message, rules)]
+        )
 
     @rpc.unary
     async def UpdateAlertRule(
         self, request: ppb.UpdateAlertRuleRequest, context: grpc.aio.ServicerContext
     ) -> ppb.AlertRule:
-        await self._rules_not_wired(context)
-        raise AssertionError
+        given = request.rule
+        rule = await self._rule(context, given.workspace_id, "rule.id", given.id)
+        if given.type and alert_rules.require_type("rule.type", given.type) != rule.type:
+            raise InvalidArgument("rule.type", f"cannot change (the rule is {rule.type}); create another rule")
+        if given.app_id and given.app_id != (rule.app_id or ""):
+            raise InvalidArgument("rule.app_id", "cannot change; create a rule for the other app")
+        thresholds = alert_rules.check(alert_rules.thresholds_of(given), "rule.")
+        updated = await self._store.update_alert_rule(
+            dataclasses.replace(
+                rule,
+                warning_threshold=thresholds.warning,
+                critical_threshold=thresholds.critical,
+                recovery_threshold=thresholds.recovery,
+                hold_seconds=thresholds.hold_seconds,
+                updated_ns=now_ns(),
+            )
+        )
+        if updated is None:  # deleted between the read and the write
+            raise NotFound("alert rule", given.id)
+        return alert_rules.rule_message(updated)
 
     @rpc.unary
     async def DeleteAlertRule(
         self, request: ppb.DeleteAlertRuleRequest, context: grpc.aio.ServicerContext
     ) -> ppb.DeleteAlertRuleResponse:
-        await self._rules_not_wired(context)
-        raise AssertionError
+        await self._rule(context, request.workspace_id, "rule_id", request.rule_id)
+        if not await self._store.delete_alert_rule(request.workspace_id, request.rule_id):
+            raise NotFound("alert rule", request.rule_id)
+        return ppb.DeleteAlertRuleResponse()

@@ -1,0 +1,292 @@
+"""The threshold alert engine: a listener of the evaluator's tick that fires, escalates and resolves alerts.
+
+Per tick it sends one PromQL query per (alert type, distinct hold duration) in effect, whatever the number
+of apps: each query is grouped ``by (workspace_id, app_id)`` and returns, over the hold window, the minimum,
+the maximum and the number of points of the metric for every app at once::
+
+    label_replace(min_over_time((E >= 0)[W:R]), "stat", "min", "", "") or ... max ... or ... count ...
+
+with ``W = hold + R`` and ``R`` the resolution. Every point of the window at or above a threshold means the
+breach has held for at least ``hold`` (the earliest point lies at least ``hold`` before the tick); every
+point below ``recovery`` means the recovery has. The thresholds are compared here, per app, so per-app
+rules cost no extra query. A window with fewer than ``W // R`` points (a series younger than the hold, a
+gap) decides nothing. ``E >= 0`` drops NaN points (a ratio over zero traffic).
+
+Per (app, type), with the app's thresholds:
+
+- open alert and recovery held                      → resolved (``resolved_by = recovery``) at the tick
+- open ``warning`` alert and the critical level held → escalated to ``critical`` (same alert)
+- no open alert, not latched, breach held           → fired; the partial unique index ``alerts_one_open``
+  makes a second open alert for (app, type) a no-op, so two evaluators on one database fire once
+- latched (resolved by hand, not re-armed) and recovery held → re-armed; a manually resolved alert whose
+  breach continues therefore does not fire again until the metric has recovered and breached again
+
+A tick on which Prometheus failed (the evaluator's or one of these queries) is skipped: nothing fires
+and nothing resolves on missing data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+import string
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from server import alert_rules
+from server.alert_rules import HIGH_CPU, HIGH_ERROR_RATE, HIGH_LATENCY, HIGH_MEMORY, RuleBook, Thresholds
+from server.convert import NS_PER_S
+from server.errors import ServiceError
+from server.evaluator import Tick
+from server.prometheus import PrometheusClient, Sample, finite
+from server.queries import Queries, duration
+from server.store import Store
+from server.store.records import Alert, App
+
+log = logging.getLogger("server.rules")
+
+WARNING, CRITICAL = "warning", "critical"
+_MIB = 1048576
+
+# CPU and memory of the busiest instance (``$instance``: the per-instance label, ``pod`` by default), in
+# cores and bytes: a limit is per instance, and the instance nearest to its limit is the one throttled or
+# OOM-killed. Without that label every series of the app counts as one instance.
+DEFAULT_EXPRESSIONS: Mapping[str, str] = {
+    HIGH_CPU: (
+        "max by ($by) (sum by ($by, $instance) ("
+        'rate(container_cpu_usage_seconds_total{$all, container!="", container!="POD"}[5m])))'
+    ),
+    HIGH_MEMORY: (
+        "max by ($by) (sum by ($by, $instance) ("
+        'container_memory_working_set_bytes{$all, container!="", container!="POD"}))'
+    ),
+}
+# Error rate (percent) and latency (ms) are the evaluator's grouped queries, so an override in
+# [prometheus.grouped] applies to health and alerts alike.
+_GROUPED_QUERY = {HIGH_ERROR_RATE: "error_rate", HIGH_LATENCY: "latency"}
+
+_SUBJECT = {
+    HIGH_CPU: ("CPU usage", "%"),
+    HIGH_MEMORY: ("Memory usage", "%"),
+    HIGH_ERROR_RATE: ("Error rate", "%"),
+    HIGH_LATENCY: ("Average latency", "ms"),
+}
+
+
+def alert_text(alert_type: str, threshold: float) -> str:
+    """``Memory usage exceeded 80% threshold``, as in the contract."""
+    subject, unit = _SUBJECT[alert_type]
+    return f"{subject} exceeded {threshold:g}{unit} threshold"
+
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_alert_id(now_ns: int) -> str:
+    """``alr_`` + a ULID (48-bit milliseconds, 80 random bits, Crockford base32): ids sort by time."""
+    value = (now_ns // 1_000_000) << 80 | secrets.randbits(80)
+    return "alr_" + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertSettings:
+    """The ``[alerts]`` table of the config file."""
+
+    defaults: Mapping[str, Thresholds] = dataclasses.field(default_factory=lambda: dict(alert_rules.BUILT_IN))
+    # Step of the hold-window subqueries, in seconds; holds are judged at this resolution.
+    resolution_s: int = 15
+    # The label that tells an app's instances apart in the CPU and memory series.
+    instance_label: str = "pod"
+    expressions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any]) -> AlertSettings:
+        allowed = {"defaults", "resolution_s", "instance_label", "expressions"}
+        unknown = sorted(set(section) - allowed)
+        if unknown:
+            raise SystemExit(f"config [alerts]: unknown keys {unknown}; allowed: {sorted(allowed)}")
+        resolution = section.get("resolution_s", cls.resolution_s)
+        if isinstance(resolution, bool) or not isinstance(resolution, int) or not 1 <= resolution <= 3600:
+            raise SystemExit(f"config [alerts] resolution_s: must be an integer from 1 to 3600, got {resolution!r}")
+        instance = section.get("instance_label", cls.instance_label)
+        if not isinstance(instance, str) or not instance.isidentifier():
+            raise SystemExit(f"config [alerts] instance_label: {instance!r} is not a Prometheus label name")
+        expressions = section.get("expressions", {})
+        if not isinstance(expressions, Mapping) or not set(expressions) <= set(alert_rules.TYPES):
+            raise SystemExit(f"config [alerts.expressions]: a table with keys among {list(alert_rules.TYPES)}")
+        for key, value in expressions.items():
+            if not isinstance(value, str) or not value.strip():
+                raise SystemExit(f"config [alerts.expressions] {key}: must be a non-empty PromQL string")
+        return cls(
+            defaults=alert_rules.defaults_from_section(section.get("defaults", {})),
+            resolution_s=resolution,
+            instance_label=instance,
+            expressions=dict(expressions),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """What the hold window of one app showed, in the rule's unit. ``points`` counts the finite points."""
+
+    low: float
+    high: float
+    points: int
+
+
+class RulesEngine:
+    """The evaluator listener. Stateless between ticks: everything it knows is in the store."""
+
+    def __init__(self, store: Store, prometheus: PrometheusClient, queries: Queries, settings: AlertSettings):
+        self._store = store
+        self._prometheus = prometheus
+        self._queries = queries
+        self._settings = settings
+        self._expressions = {t: self._expression(t) for t in alert_rules.TYPES}
+        self.last_queries = 0  # PromQL queries sent by the latest evaluated tick (benchmarks, logs)
+
+    def _expression(self, alert_type: str) -> str:
+        template = self._settings.expressions.get(alert_type)
+        if template is None and alert_type in _GROUPED_QUERY:
+            return self._queries.grouped_query(_GROUPED_QUERY[alert_type])
+        template = template or DEFAULT_EXPRESSIONS[alert_type]
+        try:
+            return string.Template(template).substitute(
+                all=self._queries.all_matchers(), by=self._queries.grouping(), instance=self._settings.instance_label
+            )
+        except (KeyError, ValueError) as error:
+            raise SystemExit(f"config [alerts.expressions] {alert_type}: bad placeholder: {error}") from None
+
+    async def on_tick(self, tick: Tick) -> None:
+        if tick.error is not None:
+            log.info("alert rules skipped the tick at %d: %s", tick.now_ns, tick.error)
+            return
+        started = time.perf_counter()
+        book = RuleBook(self._settings.defaults, await self._store.list_alert_rules())
+        plan = [(app, t, book.for_app(app, t)) for app in tick.apps for t in alert_rules.TYPES]
+        holds = sorted({(t, th.hold_seconds) for _, t, th in plan})
+        try:
+            windows = await asyncio.gather(*(self._windows(t, hold, tick.now_ns) for t, hold in holds))
+        except ServiceError as error:
+            log.warning("alert rules skipped the tick at %d: %s", tick.now_ns, error.message)
+            return
+        self.last_queries = len(holds)
+        by_hold = dict(zip(holds, windows, strict=True))
+        open_alerts = {(a.app_id, a.type): a for a in await self._store.open_alerts()}
+        latched = {(a.app_id, a.type) for a in await self._store.latched_alerts()}
+        changes = 0
+        for app, alert_type, thresholds in plan:
+            window = by_hold[(alert_type, thresholds.hold_seconds)].get((app.workspace_id, app.id))
+            if window is not None:
+                window = _in_rule_unit(alert_type, app, window)
+            key = (app.id, alert_type)
+            changes += await self._apply(
+                tick.now_ns, app, alert_type, thresholds, window, open_alerts.get(key), key in latched
+            )
+        log.debug(
+            "alert rules: %d apps, %d queries, %d changes in %.3f s",
+            len(tick.apps),
+            len(holds),
+            changes,
+            time.perf_counter() - started,
+        )
+
+    def _window_query(self, alert_type: str, hold_s: int) -> tuple[str, int]:
+        """The PromQL for one (type, hold), and the number of points a complete window has."""
+        expression = f"({self._expressions[alert_type]}) >= 0"
+        if hold_s == 0:
+            return expression, 1
+        step = self._settings.resolution_s
+        width = hold_s + step  # see the module docstring: the earliest point lies ≥ hold before the tick
+        rng = f"[{duration(width)}:{duration(step)}]"
+        parts = [
+            f'label_replace({function}_over_time(({expression}){rng}), "stat", "{stat}", "", "")'
+            for function, stat in (("min", "min"), ("max", "max"), ("count", "count"))
+        ]
+        return " or ".join(parts), width // step
+
+    async def _windows(self, alert_type: str, hold_s: int, at_ns: int) -> dict[tuple[str, str], Window]:
+        promql, needed = self._window_query(alert_type, hold_s)
+        samples = await self._prometheus.query(promql, at=at_ns / NS_PER_S)
+        if hold_s == 0:
+            return {k: Window(v, v, 1) for k, v in self._by_app(samples).items()}
+        by_stat: dict[str, dict[tuple[str, str], float]] = {"min": {}, "max": {}, "count": {}}
+        for stat in by_stat:
+            by_stat[stat] = self._by_app([s for s in samples if s.labels.get("stat") == stat])
+        windows = {}
+        for key, points in by_stat["count"].items():
+            low, high = by_stat["min"].get(key), by_stat["max"].get(key)
+            if points >= needed and low is not None and high is not None:
+                windows[key] = Window(low, high, round(points))
+        return windows
+
+    def _by_app(self, samples: Sequence[Sample]) -> dict[tuple[str, str], float]:
+        values = {}
+        for sample in samples:
+            key = self._queries.app_key(sample.labels)
+            value = finite(sample.value)
+            if key is not None and value is not None:
+                values[key] = value
+        return values
+
+    async def _apply(
+        self,
+        now_ns: int,
+        app: App,
+        alert_type: str,
+        thresholds: Thresholds,
+        window: Window | None,
+        open_alert: Alert | None,
+        latched: bool,
+    ) -> int:
+        """Acts on one (app, type); returns 1 when the store changed. No window: no decision."""
+        if window is None:
+            return 0
+        recovered = window.high < thresholds.recovery
+        level = CRITICAL if window.low >= thresholds.critical else WARNING if window.low >= thresholds.warning else None
+        if open_alert is not None:
+            if recovered:
+                await self._store.resolve_alert(app.workspace_id, open_alert.id, now_ns, by="recovery")
+                log.info("alert %s (%s, %s) resolved on recovery", open_alert.id, app.id, alert_type)
+                return 1
+            if level == CRITICAL and open_alert.severity == WARNING:
+                text = alert_text(alert_type, thresholds.critical)
+                return int(await self._store.escalate_alert(open_alert.id, CRITICAL, text))
+            return 0
+        if latched:
+            if recovered:
+                await self._store.rearm_alerts(app.id, alert_type, now_ns)
+                return 1
+            return 0
+        if level is None:
+            return 0
+        threshold = thresholds.critical if level == CRITICAL else thresholds.warning
+        alert = Alert(
+            id=new_alert_id(now_ns),
+            workspace_id=app.workspace_id,
+            app_id=app.id,
+            type=alert_type,
+            severity=level,
+            message=alert_text(alert_type, threshold),
+            triggered_ns=now_ns,
+            resolved_ns=None,
+            resolved_by=None,
+        )
+        fired = await self._store.fire_alert(alert)
+        if fired is not None:
+            log.info("alert %s fired: %s %s for %s", fired.id, level, alert_type, app.id)
+        return int(fired is not None)
+
+
+def _in_rule_unit(alert_type: str, app: App, window: Window) -> Window:
+    """CPU cores and memory bytes become percent of the app's per-instance limit; the rest are as queried."""
+    if alert_type == HIGH_CPU:
+        scale = 100.0 / app.cpu_limit_cores
+    elif alert_type == HIGH_MEMORY:
+        scale = 100.0 / (app.memory_limit_mib * _MIB)
+    else:
+        return window
+    return Window(window.low * scale, window.high * scale, window.points)
