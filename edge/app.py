@@ -44,6 +44,8 @@ def parse_grpc_timeout(value: str, cap_s: float) -> float:
         raise invalid_argument(
             "Grpc-Timeout", f"expected up to 8 digits and a unit H, M, S, m, u or n (e.g. 500m), got {value!r}"
         )
+    if int(m.group(1)) == 0:
+        raise invalid_argument("Grpc-Timeout", "must be greater than zero")
     return min(int(m.group(1)) * _TIMEOUT_UNITS[m.group(2)], cap_s)
 
 

@@ -140,7 +140,8 @@ def _parameters(route: Route, schemas: _Schemas) -> list[Schema]:
             "name": "Grpc-Timeout",
             "in": "header",
             "required": False,
-            "description": "Deadline for the call: up to 8 digits and a unit H, M, S, m (ms), u (µs) or n (ns).",
+            "description": "Deadline for the call: up to 8 digits (not zero) and a unit H, M, S, m (ms), u (µs) "
+            "or n (ns). A call that outlives it answers 504.",
             "schema": {"type": "string", "pattern": "^[0-9]{1,8}[HMSmun]$"},
         }
     )

@@ -144,7 +144,7 @@ def test_grpc_timeout_is_parsed_and_capped(header: str, seconds: float) -> None:
     assert parse_grpc_timeout(header, cap_s=300.0) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("header", ["5", "5s", "123456789S", "-1S", "1.5S"])
+@pytest.mark.parametrize("header", ["5", "5s", "123456789S", "-1S", "1.5S", "0H", "00m"])
 def test_malformed_grpc_timeout_is_400(header: str) -> None:
     with pytest.raises(ApiError, match="Grpc-Timeout"):
         parse_grpc_timeout(header, cap_s=300.0)

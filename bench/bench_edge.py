@@ -1,0 +1,153 @@
+"""The same RPC called directly over gRPC and through the REST edge, side by side in one run.
+
+    .venv/bin/python bench/bench_edge.py [--seconds 10] [--concurrency 50] [--alerts 20]
+
+A real monitoring-server process (SQLite file) and a real monitoring-edge process on loopback. The RPC
+is ListAlerts over a workspace holding ``--alerts`` alerts (written through the real store, so the reply
+carries real rows). Direct: a grpc.aio client keeps ``--concurrency`` calls in flight on one channel and
+records each call's latency. Edge: ``wrk`` (C, not the bottleneck) keeps as many HTTP/1.1 connections
+busy on GET /api/v1/workspaces/{ws}/monitoring/alerts. Both phases run for the same time after the same
+warm-up. Goal: edge throughput ≥ 0.75 × direct, edge p50 ≤ 1.5 × direct.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import pathlib
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from dooor.monitoring.v1 import monitoring_pb2_grpc as pb_grpc
+from server.store import Store, open_sqlite
+from server.store.records import Alert
+from tests.support.edge import running_edge
+from tests.support.platform import Tenant, new_tenant
+from tests.support.procs import running_server
+
+_WRK_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_WRK_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+async def _seed(channel: grpc.aio.Channel, db: pathlib.Path, alerts: int) -> Tenant:
+    tenant = await new_tenant(channel)
+    app = await tenant.add_app(name="worker-service")
+    if alerts:
+        # The real store writes real rows into the file the server reads (SQLite, WAL).
+        store = await open_sqlite(str(db))
+        try:
+            await _write_alerts(store, tenant.workspace_id, app.id, alerts)
+        finally:
+            await store.close()
+    return tenant
+
+
+async def _write_alerts(store: Store, workspace_id: str, app_id: str, count: int) -> None:
+    """Alerts as the rules engine writes them: fired, and all but the last one per type resolved by recovery."""
+    now = time.time_ns()
+    types = ("high_cpu", "high_memory", "high_error_rate", "high_latency")
+    for i in range(count):
+        alert = Alert(
+            id=f"alr_bench_{i:04d}",
+            workspace_id=workspace_id,
+            app_id=app_id,
+            type=types[i % len(types)],
+            severity="warning",
+            message="Memory usage exceeded 80% threshold",
+            triggered_ns=now - (count - i) * 60 * 10**9,
+            resolved_ns=None,
+            resolved_by=None,
+        )
+        if await store.fire_alert(alert) is None:
+            raise SystemExit(f"the store refused alert {alert.id}")
+        if i < count - len(types):
+            await store.resolve_alert(workspace_id, alert.id, alert.triggered_ns + 30 * 10**9, "recovery")
+
+
+async def _direct(addr: str, request: pb.ListAlertsRequest, auth: tuple, seconds: float, concurrency: int):  # type: ignore[no-untyped-def,type-arg]
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(addr) as channel:
+        stub = pb_grpc.MonitoringServiceStub(channel)
+        stop_at = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                await stub.ListAlerts(request, metadata=auth, timeout=10)
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, latencies
+
+
+def _wrk(url: str, key: str, seconds: float, concurrency: int) -> tuple[float, float, float]:
+    argv = [
+        shutil.which("wrk") or "/usr/bin/wrk",
+        "-t2",
+        f"-c{concurrency}",
+        f"-d{int(seconds)}s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {key}",
+        url,
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"the edge answered {errors.group(1)} non-2xx responses:\n{out}")
+    latency = {p: float(v) * _UNITS[u] for p, v, u in _WRK_LATENCY.findall(out)}
+    rps = _WRK_RPS.search(out)
+    assert rps is not None, out
+    return float(rps.group(1)), latency["50"], latency["99"]
+
+
+def _pct(samples: list[float], q: float) -> float:
+    return sorted(samples)[int(q * (len(samples) - 1))] * 1000
+
+
+async def main(seconds: float, concurrency: int, alerts: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp:
+        work = pathlib.Path(tmp)
+        db = work / "monitoring.db"
+        env = {"MONITORING_LOG_LEVEL": "WARNING"}
+        with running_server(work, db, env) as server:
+            async with grpc.aio.insecure_channel(server.addr) as channel:
+                tenant = await _seed(channel, db, alerts)
+            edge_env = {"MONITORING_LOG_LEVEL": "WARNING", "MONITORING_EDGE_ACCESS_LOG": "false"}
+            with running_edge(work, server.addr, edge_env) as edge:
+                request = pb.ListAlertsRequest(workspace_id=tenant.workspace_id)
+                url = f"{edge.url}/api/v1/workspaces/{tenant.workspace_id}/monitoring/alerts"
+                # Warm-up both paths (connections, caches), then measure each for the same time.
+                await _direct(server.addr, request, tenant.auth, 2, concurrency)
+                _wrk(url, tenant.key, 2, concurrency)
+                direct_rps, samples = await _direct(server.addr, request, tenant.auth, seconds, concurrency)
+                edge_rps, edge_p50, edge_p99 = _wrk(url, tenant.key, seconds, concurrency)
+    direct_p50, direct_p99 = statistics.median(samples) * 1000, _pct(samples, 0.99)
+    print(f"ListAlerts ({alerts} alerts), concurrency {concurrency}, {seconds:g} s per side")
+    print(f"{'':8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'direct':8}{direct_rps:>10.0f}{direct_p50:>10.2f}{direct_p99:>10.2f}")
+    print(f"{'edge':8}{edge_rps:>10.0f}{edge_p50:>10.2f}{edge_p99:>10.2f}")
+    print(f"ratios: throughput edge/direct = {edge_rps / direct_rps:.2f} (goal ≥ 0.75); ", end="")
+    print(f"p50 edge/direct = {edge_p50 / direct_p50:.2f} (goal ≤ 1.5); p99 edge/direct = {edge_p99 / direct_p99:.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--alerts", type=int, default=20)
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.concurrency, args.alerts))
