@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import heapq
 import logging
@@ -49,6 +50,7 @@ class TailSettings:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     stable_after_s: float = 5.0  # a connection that lived this long resets the backoff
+    pace_wait_s: float = 1.0  # how long a back-fill waits for a subscriber's buffer to have room
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,8 +66,9 @@ _END = object()
 
 
 class _Subscriber:
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, room: asyncio.Event):
         self.capacity = capacity
+        self.room = room  # set whenever this subscriber takes an item (the back-fill paces on it)
         self.items: deque[_Event | object] = deque()
         self.wake = asyncio.Event()
         self.dropped = 0
@@ -103,7 +106,11 @@ class _Subscriber:
             self.wake.clear()
             await self.wake.wait()
         item = self.items.popleft()
+        self.room.set()
         return None if item is _END else item  # type: ignore[return-value]
+
+    def free(self) -> int:
+        return self.capacity - len(self.items)
 
 
 class _Upstream:
@@ -123,6 +130,7 @@ class _Upstream:
         self._ledger: dict[Identity, int] = {}
         self._ledger_heap: list[tuple[int, Identity]] = []
         self._linger: asyncio.TimerHandle | None = None
+        self.room = asyncio.Event()
         self.task = asyncio.create_task(self._run(), name=f"tail {key}")
 
     # -- subscribers -----------------------------------------------------------------------------
@@ -131,7 +139,7 @@ class _Upstream:
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
-        subscriber = _Subscriber(self.hub.settings.buffer)
+        subscriber = _Subscriber(self.hub.settings.buffer, self.room)
         self.subscribers.add(subscriber)
         return subscriber
 
@@ -167,6 +175,29 @@ class _Upstream:
             for subscriber in self.subscribers:
                 subscriber.offer(event)
         self._prune()
+
+    async def deliver_paced(self, entries: list[Entry]) -> None:
+        """Delivers a back-fill (possibly thousands of entries) in chunks that fit the subscribers' buffers.
+
+        Before each chunk it waits for room, at most ``pace_wait_s``; a subscriber that makes it wait that
+        long is left behind for the rest of this back-fill (it gets a slow_consumer gap), so one slow
+        subscriber delays the others at most once.
+        """
+        step = max(1, self.hub.settings.buffer // 2)
+        lagging: set[_Subscriber] = set()
+        loop = asyncio.get_running_loop()
+        for i in range(0, len(entries), step):
+            chunk = entries[i : i + step]
+            deadline = loop.time() + self.hub.settings.pace_wait_s
+            while waiting := [s for s in self.subscribers if s not in lagging and s.free() < len(chunk)]:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    lagging.update(waiting)
+                    break
+                self.room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.room.wait(), remaining)
+            self.deliver(chunk)
 
     def _prune(self) -> None:
         self.floor = max(self.floor, self.position.ts - int(self.hub.settings.late_window_s * NS))
@@ -216,7 +247,7 @@ class _Upstream:
             if refill:
                 # Whatever arrived while the tail was down comes from query_range; the ledger drops repeats.
                 async for batch in self.hub.forward(self.query, start):
-                    self.deliver(batch)
+                    await self.deliver_paced(batch)
             async for frame in tail:
                 if frame.dropped:
                     self.gap(frame.dropped)

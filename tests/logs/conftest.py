@@ -31,7 +31,7 @@ def logs_server(
 ) -> Iterator[ServerProcess]:
     config = tmp_path_factory.mktemp("logs-config") / "monitoring.toml"
     # A short linger keeps the fan-out tests quick; the default is 5 s.
-    config.write_text("[loki]\ntail_linger_s = 1.0\nstream_buffer = 64\n")
+    config.write_text("[loki]\ntail_linger_s = 1.0\nstream_buffer = 256\n")
     env = loki_env(loki.url, MONITORING_CONFIG_FILE=str(config))
     with running_server(log_dir, tmp_path_factory.mktemp("logs-db") / "monitoring.db", env) as process:
         yield process
