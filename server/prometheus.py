@@ -161,8 +161,9 @@ def _series(item: Any) -> Series:
 
 
 def _labels(metric: Any) -> dict[str, str]:
-    if not isinstance(metric, dict) or not all(isinstance(v, str) for v in metric.values()):
-        raise _malformed("series labels are not an object of strings")
+    # Only the container is checked: a per-value check costs a third of parsing a 10,000-app tick.
+    if not isinstance(metric, dict):
+        raise _malformed("series labels are not an object")
     return metric
 
 
