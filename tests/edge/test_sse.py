@@ -188,14 +188,14 @@ async def test_grpc_timeout_header_sets_the_upstream_deadline(client: httpx.Asyn
     assert response.json()["error"]["status"] == "DEADLINE_EXCEEDED"
     assert time.monotonic() - started < 0.9
     deadline = upstream.last("app_slow").deadline_s
-    assert deadline is not None and deadline <= 0.2
+    assert deadline is not None and deadline <= 0.25  # 200 ms, rounded up on the wire
 
 
 async def test_unary_calls_get_the_default_deadline(client: httpx.AsyncClient, upstream: Scripted) -> None:
     response = await client.get("/api/v1/workspaces/ws_1/monitoring/apps/app_slow/health", headers=AUTH)
     assert response.status_code == 504
     deadline = upstream.last("app_slow").deadline_s
-    assert deadline is not None and 0.5 < deadline <= 1.0
+    assert deadline is not None and 0.5 < deadline <= 1.05  # grpc-timeout travels rounded up
 
 
 async def test_a_malformed_grpc_timeout_is_400(client: httpx.AsyncClient) -> None:
