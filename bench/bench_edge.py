@@ -1,6 +1,6 @@
 """The same RPC called directly over gRPC and through the REST edge, side by side in one run.
 
-    .venv/bin/python bench/bench_edge.py [--seconds 10] [--concurrency 50] [--alerts 20]
+    .venv/bin/python bench/bench_edge.py [--seconds 10] [--concurrency 50] [--alerts 20] [--no-access-log]
 
 A real monitoring-server process (SQLite file) and a real monitoring-edge process on loopback. The RPC
 is ListAlerts over a workspace holding ``--alerts`` alerts (written through the real store, so the reply
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import pathlib
 import re
 import shutil
@@ -114,11 +115,36 @@ def _wrk(url: str, key: str, seconds: float, concurrency: int) -> tuple[float, f
     return float(rps.group(1)), latency["50"], latency["99"]
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Cpu:
+    """CPU share (in cores) each process used over one phase: shows which side was saturated."""
+
+    def __init__(self, **pids: int):
+        self.pids = pids
+
+    def __enter__(self) -> _Cpu:
+        self.start = {name: _cpu_s(pid) for name, pid in self.pids.items()}
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.perf_counter() - self.started
+        self.cores = {name: (_cpu_s(pid) - self.start[name]) / elapsed for name, pid in self.pids.items()}
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {cores:.2f}" for name, cores in self.cores.items())
+
+
 def _pct(samples: list[float], q: float) -> float:
     return sorted(samples)[int(q * (len(samples) - 1))] * 1000
 
 
-async def main(seconds: float, concurrency: int, alerts: int) -> None:
+async def main(seconds: float, concurrency: int, alerts: int, access_log: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp:
         work = pathlib.Path(tmp)
         db = work / "monitoring.db"
@@ -126,20 +152,25 @@ async def main(seconds: float, concurrency: int, alerts: int) -> None:
         with running_server(work, db, env) as server:
             async with grpc.aio.insecure_channel(server.addr) as channel:
                 tenant = await _seed(channel, db, alerts)
-            edge_env = {"MONITORING_LOG_LEVEL": "WARNING", "MONITORING_EDGE_ACCESS_LOG": "false"}
+            # The access log is one INFO line per request (to the edge's log file here); --no-access-log drops it.
+            edge_env = {"MONITORING_LOG_LEVEL": "INFO", "MONITORING_EDGE_ACCESS_LOG": str(access_log).lower()}
             with running_edge(work, server.addr, edge_env) as edge:
                 request = pb.ListAlertsRequest(workspace_id=tenant.workspace_id)
                 url = f"{edge.url}/api/v1/workspaces/{tenant.workspace_id}/monitoring/alerts"
                 # Warm-up both paths (connections, caches), then measure each for the same time.
                 await _direct(server.addr, request, tenant.auth, 2, concurrency)
                 _wrk(url, tenant.key, 2, concurrency)
-                direct_rps, samples = await _direct(server.addr, request, tenant.auth, seconds, concurrency)
-                edge_rps, edge_p50, edge_p99 = _wrk(url, tenant.key, seconds, concurrency)
+                with _Cpu(server=server.pid, client=os.getpid()) as direct_cpu:
+                    direct_rps, samples = await _direct(server.addr, request, tenant.auth, seconds, concurrency)
+                with _Cpu(server=server.pid, edge=edge.pid) as edge_cpu:
+                    edge_rps, edge_p50, edge_p99 = _wrk(url, tenant.key, seconds, concurrency)
     direct_p50, direct_p99 = statistics.median(samples) * 1000, _pct(samples, 0.99)
-    print(f"ListAlerts ({alerts} alerts), concurrency {concurrency}, {seconds:g} s per side")
+    log = "on" if access_log else "off"
+    print(f"ListAlerts ({alerts} alerts), concurrency {concurrency}, {seconds:g} s per side, edge access log {log}")
     print(f"{'':8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     print(f"{'direct':8}{direct_rps:>10.0f}{direct_p50:>10.2f}{direct_p99:>10.2f}")
     print(f"{'edge':8}{edge_rps:>10.0f}{edge_p50:>10.2f}{edge_p99:>10.2f}")
+    print(f"CPU cores used: direct phase: {direct_cpu}; edge phase: {edge_cpu} (wrk not counted)")
     print(f"ratios: throughput edge/direct = {edge_rps / direct_rps:.2f} (goal ≥ 0.75); ", end="")
     print(f"p50 edge/direct = {edge_p50 / direct_p50:.2f} (goal ≤ 1.5); p99 edge/direct = {edge_p99 / direct_p99:.2f}")
 
@@ -149,5 +180,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--alerts", type=int, default=20)
+    parser.add_argument("--no-access-log", dest="access_log", action="store_false")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.concurrency, args.alerts))
+    asyncio.run(main(args.seconds, args.concurrency, args.alerts, args.access_log))
