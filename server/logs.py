@@ -10,6 +10,9 @@ one-nanosecond query ``[t, t+1)``, so the cut is exact however large the group (
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -19,7 +22,7 @@ from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
 from server.cursor import BadToken, PagePosition, Signer, query_digest
 from server.errors import InvalidArgument, Unavailable
-from server.logql import LabelScheme
+from server.logql import LabelScheme, Severity
 from server.loki import BACKEND, MAX_ENTRIES, Entry, LokiClient
 from server.store.records import App
 
@@ -30,7 +33,17 @@ DEFAULT_WINDOW_NS = 3600 * NS
 MAX_WINDOW_NS = 721 * 3600 * NS  # Loki's default max_query_length
 _MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
 
+PREFETCH_MAX = 64  # next pages held at once (each up to MAX_LIMIT entries)
+PREFETCH_TTL_S = 30.0  # a next page older than this is fetched again
+
 SignerSource = Callable[[], Awaitable[Signer]]
+Page = tuple[list[Entry], PagePosition | None]
+
+
+def _retrieve(task: asyncio.Task[Page]) -> None:
+    """Marks a prefetch's exception as seen: an unused prefetch that failed is not an error."""
+    if not task.cancelled():
+        task.exception()
 
 
 def canonical(streams: Sequence[Sequence[Entry]], *, newest_first: bool = True) -> list[Entry]:
@@ -43,10 +56,21 @@ def canonical(streams: Sequence[Sequence[Entry]], *, newest_first: bool = True) 
 def to_proto(entry: Entry, scheme: LabelScheme) -> pb.LogEntry:
     seconds, nanos = divmod(entry.ts, NS)
     return pb.LogEntry(
-        timestamp=timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos),
-        severity=scheme.severity(entry.labels),
-        message=entry.line,
+        timestamp={"seconds": seconds, "nanos": nanos}, severity=scheme.severity(entry.labels), message=entry.line
     )
+
+
+def to_protos(entries: Sequence[Entry], scheme: LabelScheme) -> list[pb.LogEntry]:
+    """Like :func:`to_proto` for a page; the severity is worked out once per stream, not per line."""
+    severities: dict[str, Severity] = {}
+    out = []
+    for entry in entries:
+        severity = severities.get(entry.stream)
+        if severity is None:
+            severity = severities[entry.stream] = scheme.severity(entry.labels)
+        seconds, nanos = divmod(entry.ts, NS)
+        out.append(pb.LogEntry(timestamp={"seconds": seconds, "nanos": nanos}, severity=severity, message=entry.line))
+    return out
 
 
 def timestamp_ns(field: str, value: timestamp_pb2.Timestamp) -> int:
@@ -74,6 +98,10 @@ class AppLogs:
         self._signer = signer
         self._max_entries = max_entries
         self._clock = clock
+        # Next pages fetched ahead for callers that are paging through: (query, position, limit) → task.
+        self._ahead: collections.OrderedDict[tuple[str, PagePosition, int], tuple[float, asyncio.Task[Page]]] = (
+            collections.OrderedDict()
+        )
 
     async def list_logs(self, app: App, request: pb.ListAppLogsRequest) -> pb.ListAppLogsResponse:
         limit = validation.limit("limit", request.limit, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
@@ -90,11 +118,42 @@ class AppLogs:
         else:
             position = self._first_position(start, end)
         query = self._scheme.selector(app.workspace_id, app.id, request.severity)
-        entries, following = await self._page(query, position, limit)
-        response = pb.ListAppLogsResponse(logs=[to_proto(e, self._scheme) for e in entries])
+        entries, following = await self._prefetched_or_fetch(query, position, limit)
+        response = pb.ListAppLogsResponse(logs=to_protos(entries, self._scheme))
         if following is not None:
             response.next_page_token = signer.page_token(digest, following)
+            if request.page_token:
+                # The caller is paging through (not just looking at the first page): fetch the next page
+                # while it processes this one.
+                self._prefetch(query, following, limit)
         return response
+
+    def _prefetch(self, query: str, position: PagePosition, limit: int) -> None:
+        key = (query, position, limit)
+        if key in self._ahead:
+            return
+        task = asyncio.create_task(self._page(query, position, limit))
+        task.add_done_callback(_retrieve)
+        self._ahead[key] = (time.monotonic(), task)
+        while len(self._ahead) > PREFETCH_MAX:
+            _, (_, old) = self._ahead.popitem(last=False)
+            old.cancel()
+
+    async def _prefetched_or_fetch(self, query: str, position: PagePosition, limit: int) -> Page:
+        ahead = self._ahead.pop((query, position, limit), None)
+        if ahead is not None and time.monotonic() - ahead[0] <= PREFETCH_TTL_S:
+            with contextlib.suppress(Exception):
+                return await ahead[1]
+            # A failed prefetch is retried below, so the caller sees a fresh error (or a result).
+        elif ahead is not None:
+            ahead[1].cancel()
+        return await self._page(query, position, limit)
+
+    async def close(self) -> None:
+        for _, task in self._ahead.values():
+            task.cancel()
+        await asyncio.gather(*(task for _, task in self._ahead.values()), return_exceptions=True)
+        self._ahead.clear()
 
     def _first_position(self, start: int | None, end: int | None) -> PagePosition:
         if end is None:
@@ -108,7 +167,7 @@ class AppLogs:
         # Nothing newer than end - 1 is wanted, and nothing at end - 1 was served yet.
         return PagePosition(start, end, end - 1, 0)
 
-    async def _page(self, query: str, pos: PagePosition, limit: int) -> tuple[list[Entry], PagePosition | None]:
+    async def _page(self, query: str, pos: PagePosition, limit: int) -> Page:
         """One page from ``pos``, and the position after it (None when the window is exhausted)."""
         out: list[Entry] = []
         upper = pos.boundary_ns + 1  # exclusive end of what is still unserved (boundary group aside)

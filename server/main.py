@@ -85,13 +85,14 @@ def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
     runtime.closers.append(loki.close)
     label_scheme = LabelScheme.from_section(loki_section)
     signer = signer_source(config.token_secret)
+    app_logs = AppLogs(loki, label_scheme, signer)
     tail_hub = TailHub(loki, label_scheme, signer, tail_settings(loki_section))
-    runtime.closers.append(tail_hub.close)  # closers run in reverse: streams end before the client closes
+    runtime.closers += [app_logs.close, tail_hub.close]  # run in reverse, all before the Loki client closes
 
     return Capabilities(
         metrics=MetricsService(prometheus, queries),
         health=HealthService(store),
-        logs=AppLogs(loki, label_scheme, signer),
+        logs=app_logs,
         tail=tail_hub,
         overview=WorkspaceOverview(
             store,
