@@ -21,6 +21,7 @@ Per (app, type), with the app's thresholds:
 - latched (resolved by hand, not re-armed) and recovery held → re-armed; a manually resolved alert whose
   breach continues therefore does not fire again until the metric has recovered and breached again
 
+A tick's decisions are applied in one write transaction (one fsync, however many apps breach at once).
 A tick on which Prometheus failed (the evaluator's or one of these queries) is skipped: nothing fires
 and nothing resolves on missing data.
 """
@@ -44,7 +45,7 @@ from server.evaluator import Tick
 from server.prometheus import PrometheusClient, Sample, finite
 from server.queries import Queries, duration
 from server.store import Store
-from server.store.records import Alert, App
+from server.store.records import Alert, AlertChanges, App
 
 log = logging.getLogger("server.rules")
 
@@ -177,20 +178,27 @@ class RulesEngine:
         by_hold = dict(zip(holds, windows, strict=True))
         open_alerts = {(a.app_id, a.type): a for a in await self._store.open_alerts()}
         latched = {(a.app_id, a.type) for a in await self._store.latched_alerts()}
-        changes = 0
+        decisions = _Decisions(tick.now_ns)
         for app, alert_type, thresholds in plan:
             window = by_hold[(alert_type, thresholds.hold_seconds)].get((app.workspace_id, app.id))
-            if window is not None:
+            if window is not None:  # no window (no data, or too few points): no decision
+                key = (app.id, alert_type)
                 window = _in_rule_unit(alert_type, app, window)
-            key = (app.id, alert_type)
-            changes += await self._apply(
-                tick.now_ns, app, alert_type, thresholds, window, open_alerts.get(key), key in latched
-            )
+                decisions.decide(app, alert_type, thresholds, window, open_alerts.get(key), key in latched)
+        changes = decisions.changes()
+        fired = await self._store.apply_alert_changes(changes) if changes else []
+        for alert in fired:
+            log.info("alert %s fired: %s %s for %s", alert.id, alert.severity, alert.type, alert.app_id)
+        for alert_id in changes.resolve:
+            log.info("alert %s resolved on recovery", alert_id)
         log.debug(
-            "alert rules: %d apps, %d queries, %d changes in %.3f s",
+            "alert rules: %d apps, %d queries, %d fired, %d resolved, %d escalated, %d re-armed in %.3f s",
             len(tick.apps),
             len(holds),
-            changes,
+            len(fired),
+            len(changes.resolve),
+            len(changes.escalate),
+            len(changes.rearm),
             time.perf_counter() - started,
         )
 
@@ -232,53 +240,54 @@ class RulesEngine:
                 values[key] = value
         return values
 
-    async def _apply(
+
+class _Decisions:
+    """Collects one tick's decisions, per (app, type), as the module docstring lists them."""
+
+    def __init__(self, now_ns: int):
+        self._now_ns = now_ns
+        self._fire: list[Alert] = []
+        self._resolve: list[str] = []
+        self._escalate: list[tuple[str, str, str]] = []
+        self._rearm: list[tuple[str, str]] = []
+
+    def decide(
         self,
-        now_ns: int,
         app: App,
         alert_type: str,
         thresholds: Thresholds,
-        window: Window | None,
+        window: Window,
         open_alert: Alert | None,
         latched: bool,
-    ) -> int:
-        """Acts on one (app, type); returns 1 when the store changed. No window: no decision."""
-        if window is None:
-            return 0
+    ) -> None:
         recovered = window.high < thresholds.recovery
         level = CRITICAL if window.low >= thresholds.critical else WARNING if window.low >= thresholds.warning else None
         if open_alert is not None:
             if recovered:
-                await self._store.resolve_alert(app.workspace_id, open_alert.id, now_ns, by="recovery")
-                log.info("alert %s (%s, %s) resolved on recovery", open_alert.id, app.id, alert_type)
-                return 1
-            if level == CRITICAL and open_alert.severity == WARNING:
-                text = alert_text(alert_type, thresholds.critical)
-                return int(await self._store.escalate_alert(open_alert.id, CRITICAL, text))
-            return 0
-        if latched:
+                self._resolve.append(open_alert.id)
+            elif level == CRITICAL and open_alert.severity == WARNING:
+                self._escalate.append((open_alert.id, CRITICAL, alert_text(alert_type, thresholds.critical)))
+        elif latched:
             if recovered:
-                await self._store.rearm_alerts(app.id, alert_type, now_ns)
-                return 1
-            return 0
-        if level is None:
-            return 0
-        threshold = thresholds.critical if level == CRITICAL else thresholds.warning
-        alert = Alert(
-            id=new_alert_id(now_ns),
-            workspace_id=app.workspace_id,
-            app_id=app.id,
-            type=alert_type,
-            severity=level,
-            message=alert_text(alert_type, threshold),
-            triggered_ns=now_ns,
-            resolved_ns=None,
-            resolved_by=None,
-        )
-        fired = await self._store.fire_alert(alert)
-        if fired is not None:
-            log.info("alert %s fired: %s %s for %s", fired.id, level, alert_type, app.id)
-        return int(fired is not None)
+                self._rearm.append((app.id, alert_type))
+        elif level is not None:
+            threshold = thresholds.critical if level == CRITICAL else thresholds.warning
+            self._fire.append(
+                Alert(
+                    id=new_alert_id(self._now_ns),
+                    workspace_id=app.workspace_id,
+                    app_id=app.id,
+                    type=alert_type,
+                    severity=level,
+                    message=alert_text(alert_type, threshold),
+                    triggered_ns=self._now_ns,
+                    resolved_ns=None,
+                    resolved_by=None,
+                )
+            )
+
+    def changes(self) -> AlertChanges:
+        return AlertChanges(self._now_ns, self._fire, self._resolve, self._escalate, self._rearm)
 
 
 def _in_rule_unit(alert_type: str, app: App, window: Window) -> Window:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,3 +92,20 @@ class AlertRule:
     hold_seconds: int
     created_ns: int
     updated_ns: int
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertChanges:
+    """What one tick of the rules engine decided, applied in one transaction (see server/rules.py)."""
+
+    now_ns: int
+    fire: Sequence[Alert] = ()
+    # Ids of open alerts whose metric recovered: resolved at ``now_ns`` by "recovery".
+    resolve: Sequence[str] = ()
+    # (alert id, severity, message) of open alerts whose breach reached a higher level.
+    escalate: Sequence[tuple[str, str, str]] = ()
+    # (app id, alert type) whose metric recovered after a manual resolution.
+    rearm: Sequence[tuple[str, str]] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.fire or self.resolve or self.escalate or self.rearm)

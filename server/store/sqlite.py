@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from server.store.records import Alert, AlertRule, ApiKey, App, HealthSnapshot, Operation, Workspace
+from server.store.records import Alert, AlertChanges, AlertRule, ApiKey, App, HealthSnapshot, Operation, Workspace
 
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 _OPERATION_TABLES = {"deploy": "deploys", "build": "builds"}
@@ -289,46 +289,48 @@ class SqliteStore:
         rows = await self._all("SELECT * FROM alerts WHERE resolved_by = 'manual' AND rearmed_ns IS NULL")
         return [Alert(**row) for row in rows]
 
-    async def fire_alert(self, alert: Alert) -> Alert | None:
-        # The latch check and the insert share one write transaction, and the partial unique index
-        # alerts_one_open turns a second open alert for (app, type) into a no-op: two evaluators on one
-        # database fire a breach once.
+    async def apply_alert_changes(self, changes: AlertChanges) -> list[Alert]:
+        """Applies a tick's decisions in one write transaction; returns the alerts that did fire.
+
+        A fire is skipped when (app, type) is latched by a manual resolution, and is a no-op when an
+        alert for (app, type) is open: the partial unique index alerts_one_open makes that hold across
+        processes, so two evaluators on one database fire a breach once.
+        """
+        fired = []
         async with self._transaction() as db:
-            latched = await self._one(
-                "SELECT 1 FROM alerts WHERE app_id = ? AND type = ? AND resolved_by = 'manual' AND rearmed_ns IS NULL",
-                (alert.app_id, alert.type),
+            for alert in changes.fire:
+                cursor = await db.execute(
+                    "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns)"
+                    " SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE app_id = ?"
+                    " AND type = ? AND resolved_by = 'manual' AND rearmed_ns IS NULL) ON CONFLICT DO NOTHING",
+                    (
+                        alert.id,
+                        alert.workspace_id,
+                        alert.app_id,
+                        alert.type,
+                        alert.severity,
+                        alert.message,
+                        alert.triggered_ns,
+                        alert.app_id,
+                        alert.type,
+                    ),
+                )
+                if cursor.rowcount > 0:
+                    fired.append(alert)
+            await db.executemany(
+                "UPDATE alerts SET resolved_ns = ?, resolved_by = 'recovery' WHERE id = ? AND resolved_ns IS NULL",
+                [(changes.now_ns, alert_id) for alert_id in changes.resolve],
             )
-            if latched is not None:
-                return None
-            cursor = await db.execute(
-                "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (
-                    alert.id,
-                    alert.workspace_id,
-                    alert.app_id,
-                    alert.type,
-                    alert.severity,
-                    alert.message,
-                    alert.triggered_ns,
-                ),
+            await db.executemany(
+                "UPDATE alerts SET severity = ?, message = ? WHERE id = ? AND resolved_ns IS NULL",
+                [(severity, message, alert_id) for alert_id, severity, message in changes.escalate],
             )
-            return alert if cursor.rowcount > 0 else None
-
-    async def escalate_alert(self, alert_id: str, severity: str, message: str) -> bool:
-        cursor = await self._db.execute(
-            "UPDATE alerts SET severity = ?, message = ? WHERE id = ? AND resolved_ns IS NULL AND severity != ?",
-            (severity, message, alert_id, severity),
-        )
-        return cursor.rowcount > 0
-
-    async def rearm_alerts(self, app_id: str, alert_type: str, now_ns: int) -> int:
-        cursor = await self._db.execute(
-            "UPDATE alerts SET rearmed_ns = ? WHERE app_id = ? AND type = ? AND resolved_by = 'manual'"
-            " AND rearmed_ns IS NULL",
-            (now_ns, app_id, alert_type),
-        )
-        return cursor.rowcount
+            await db.executemany(
+                "UPDATE alerts SET rearmed_ns = ? WHERE app_id = ? AND type = ? AND resolved_by = 'manual'"
+                " AND rearmed_ns IS NULL",
+                [(changes.now_ns, app_id, alert_type) for app_id, alert_type in changes.rearm],
+            )
+        return fired
 
     # Alert rules
 
