@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_edge.py [--seconds 10] [--concurrency 50] [--alerts 20] [--no-access-log]
 
 A real monitoring-server process (SQLite file) and a real monitoring-edge process on loopback. The RPC
-is ListAlerts over a workspace holding ``--alerts`` alerts (written through the real store, so the reply
+is ListAlerts over a workspace holding ``--alerts`` alerts (rows in the server's SQLite file, so the reply
 carries real rows). Direct: a grpc.aio client keeps ``--concurrency`` calls in flight on one channel and
 records each call's latency. Edge: ``wrk`` (C, not the bottleneck) keeps as many HTTP/1.1 connections
 busy on GET /api/v1/workspaces/{ws}/monitoring/alerts. Both phases run for the same time after the same
@@ -25,13 +25,13 @@ import tempfile
 import time
 
 import grpc
+import uvloop
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import monitoring_pb2_grpc as pb_grpc
-from server.store import Store, open_sqlite
-from server.store.records import Alert
+from tests.edge import seed
 from tests.support.edge import running_edge
 from tests.support.platform import Tenant, new_tenant
 from tests.support.procs import running_server
@@ -44,36 +44,22 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 async def _seed(channel: grpc.aio.Channel, db: pathlib.Path, alerts: int) -> Tenant:
     tenant = await new_tenant(channel)
     app = await tenant.add_app(name="worker-service")
-    if alerts:
-        # The real store writes real rows into the file the server reads (SQLite, WAL).
-        store = await open_sqlite(str(db))
-        try:
-            await _write_alerts(store, tenant.workspace_id, app.id, alerts)
-        finally:
-            await store.close()
-    return tenant
-
-
-async def _write_alerts(store: Store, workspace_id: str, app_id: str, count: int) -> None:
-    """Alerts as the rules engine writes them: fired, and all but the last one per type resolved by recovery."""
     now = time.time_ns()
     types = ("high_cpu", "high_memory", "high_error_rate", "high_latency")
-    for i in range(count):
-        alert = Alert(
-            id=f"alr_bench_{i:04d}",
-            workspace_id=workspace_id,
-            app_id=app_id,
-            type=types[i % len(types)],
-            severity="warning",
-            message="Memory usage exceeded 80% threshold",
-            triggered_ns=now - (count - i) * 60 * 10**9,
-            resolved_ns=None,
-            resolved_by=None,
+    for i in range(alerts):
+        # Real rows in the file the server reads: history resolved by recovery, the newest one per type open.
+        triggered = now - (alerts - i) * 60 * 10**9
+        open_ = i >= alerts - len(types)
+        seed.insert_alert(
+            db,
+            alert_id=f"alr_bench_{i:04d}",
+            workspace_id=tenant.workspace_id,
+            app_id=app.id,
+            alert_type=types[i % len(types)],
+            triggered_ns=triggered,
+            resolved_ns=None if open_ else triggered + 30 * 10**9,
         )
-        if await store.fire_alert(alert) is None:
-            raise SystemExit(f"the store refused alert {alert.id}")
-        if i < count - len(types):
-            await store.resolve_alert(workspace_id, alert.id, alert.triggered_ns + 30 * 10**9, "recovery")
+    return tenant
 
 
 async def _direct(addr: str, request: pb.ListAlertsRequest, auth: tuple, seconds: float, concurrency: int):  # type: ignore[no-untyped-def,type-arg]
@@ -182,4 +168,5 @@ if __name__ == "__main__":
     parser.add_argument("--alerts", type=int, default=20)
     parser.add_argument("--no-access-log", dest="access_log", action="store_false")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.concurrency, args.alerts, args.access_log))
+    # The same event loop as the edge's grpc.aio client, so that both paths use the same client stack.
+    uvloop.run(main(args.seconds, args.concurrency, args.alerts, args.access_log))

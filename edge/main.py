@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 import grpc
 import uvicorn
+from google.protobuf import descriptor
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from dooor.monitoring.v1 import monitoring_pb2, platform_pb2
 from edge import config as config_module
@@ -32,13 +35,11 @@ _CHANNEL_OPTIONS = (
 )
 
 
-def services() -> list:  # type: ignore[type-arg]
+def services() -> list[descriptor.ServiceDescriptor]:
     return [s for f in PROTO_FILES for s in f.services_by_name.values()]
 
 
-def build_app(config: Config, channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
-    from starlette.middleware.cors import CORSMiddleware
-
+def build_app(config: Config, channel: grpc.aio.Channel) -> ASGIApp:
     app = Edge(config, channel, services())
     if not config.cors_origins:
         return app

@@ -19,10 +19,10 @@ import json
 import math
 import re
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from google.protobuf import descriptor, json_format, timestamp_pb2
+from google.protobuf import descriptor, json_format, message_factory, timestamp_pb2
 from google.protobuf.message import Message
 
 from edge import jsonmap
@@ -143,8 +143,6 @@ def _parse_scalar(field: FD, text: str) -> Any:
 
 @functools.cache
 def _message_class(message: descriptor.Descriptor) -> type[Message]:
-    from google.protobuf import message_factory
-
     return message_factory.GetMessageClass(message)
 
 
@@ -349,6 +347,3 @@ def _assign_json_field(message: Message, field: FD, value: Any, name: str) -> No
         else:
             text = json.dumps(item) if isinstance(item, bool) else str(item)
             _assign(message, (field,), name, text)
-
-
-ParseHook = Callable[[Message], None]

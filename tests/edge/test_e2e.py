@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import grpc
@@ -14,6 +15,7 @@ from openapi_schema_validator import OAS31Validator
 from edge import jsonmap, openapi, request
 from edge.errors import HTTP_STATUS
 from edge.routes import Match
+from tests.edge import seed
 from tests.edge.contract import Example, compare, examples
 from tests.edge.test_jsonmap import EXTRA, ROUTER
 from tests.support.edge import EdgeProcess, running_edge
@@ -192,3 +194,40 @@ def test_cors_is_off_by_default_and_follows_the_allow_list(
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == "https://app.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+def _fire(server: ServerProcess, tenant: Tenant, app_id: str, alert_type: str, minutes_ago: int) -> str:
+    alert_id = f"alr_{tenant.workspace_id}_{alert_type}"
+    triggered = time.time_ns() - minutes_ago * 60 * 10**9
+    seed.insert_alert(
+        server.db,
+        alert_id=alert_id,
+        workspace_id=tenant.workspace_id,
+        app_id=app_id,
+        alert_type=alert_type,
+        triggered_ns=triggered,
+    )
+    return alert_id
+
+
+async def test_alerts_list_and_resolve_with_the_documented_shapes(
+    http: httpx.AsyncClient, server: ServerProcess, tenant: Tenant
+) -> None:
+    app = await tenant.add_app(name="worker-service")
+    older = _fire(server, tenant, app.id, "high_memory", minutes_ago=30)
+    newer = _fire(server, tenant, app.id, "high_cpu", minutes_ago=5)
+    base = f"/api/v1/workspaces/{tenant.workspace_id}/monitoring/alerts"
+    listed = await http.get(f"{base}?resolved=false")
+    assert listed.status_code == 200
+    assert [a["id"] for a in listed.json()] == [newer, older]
+    documented = next(e for e in examples() if e.path.endswith("/alerts"))
+    assert compare(listed.json(), documented.body, values=False) == []
+    assert listed.json()[1]["resolvedAt"] is None and listed.json()[1]["type"] == "high_memory"
+
+    resolved = await http.patch(f"{base}/{older}/resolve")
+    assert resolved.status_code == 200
+    documented = next(e for e in examples() if e.path.endswith("/resolve"))
+    assert compare(resolved.json(), documented.body, extra=EXTRA["ResolveAlert"], values=False) == []
+    assert resolved.json()["resolved"] is True and resolved.json()["resolvedAt"].endswith("Z")
+    still_open = await http.get(f"{base}?resolved=false&appId={app.id}")
+    assert [a["id"] for a in still_open.json()] == [newer]

@@ -1,0 +1,42 @@
+"""Alerts written straight into a server's SQLite file, with the columns of migration 0001.
+
+The rules engine that fires alerts needs Prometheus breaches over time; the edge tests and benchmark only
+need alert rows, so they insert them the way the engine's store does (one open alert per app and type).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sqlite3
+import time
+
+
+def insert_alert(
+    db: pathlib.Path,
+    *,
+    alert_id: str,
+    workspace_id: str,
+    app_id: str,
+    alert_type: str = "high_memory",
+    severity: str = "warning",
+    message: str = "Memory usage exceeded 80% threshold",
+    triggered_ns: int | None = None,
+    resolved_ns: int | None = None,
+) -> None:
+    with sqlite3.connect(db, timeout=10) as connection:
+        connection.execute(
+            "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns, resolved_ns,"
+            " resolved_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                alert_id,
+                workspace_id,
+                app_id,
+                alert_type,
+                severity,
+                message,
+                triggered_ns if triggered_ns is not None else time.time_ns(),
+                resolved_ns,
+                None if resolved_ns is None else "recovery",
+            ),
+        )
+    connection.close()
