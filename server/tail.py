@@ -32,6 +32,7 @@ from server.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from server.logql import LabelScheme
 from server.logs import NS, SignerSource, canonical, to_proto
 from server.loki import BACKEND, Entry, LokiClient, TailClosed
+from server.store.records import App
 
 log = logging.getLogger("server.tail")
 
@@ -124,6 +125,7 @@ class _Upstream:
         self.signer = signer
         self.subscribers: set[_Subscriber] = set()
         self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.connected.add_done_callback(_retrieve)
         now = time.time_ns()
         self.position = StreamPosition(now, ())
         self.floor = now  # nothing older than this is delivered
@@ -255,6 +257,12 @@ class _Upstream:
                     self.deliver(sorted(frame.entries, key=lambda e: e.ts))
 
 
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """A failed first connect is reported to the subscribers waiting for it; none waiting is not an error."""
+    if not future.cancelled():
+        future.exception()
+
+
 class TailHub:
     """The ``LogStreamer`` capability. ``close()`` ends every subscriber stream cleanly."""
 
@@ -283,10 +291,8 @@ class TailHub:
             upstream.end()
         await asyncio.gather(*(u.task for u in upstreams), return_exceptions=True)
 
-    async def stream_logs(
-        self, app: object, request: pb.StreamAppLogsRequest
-    ) -> AsyncIterator[pb.StreamAppLogsResponse]:
-        workspace_id, app_id = app.workspace_id, app.id  # type: ignore[attr-defined]
+    async def stream_logs(self, app: App, request: pb.StreamAppLogsRequest) -> AsyncIterator[pb.StreamAppLogsResponse]:
+        workspace_id, app_id = app.workspace_id, app.id
         signer = await self._signer()
         digest = query_digest("stream", workspace_id, app_id, request.severity)
         resume: StreamPosition | None = None
