@@ -29,9 +29,10 @@ check-gen: $(STAMP)
 system-deps:
 	@scripts/system-deps.sh
 
-## run: the service on loopback, on the embedded SQLite default
-run: $(STAMP) check-gen system-deps
-	$(BIN)/monitoring-server
+## run: the whole stack on loopback (Prometheus, Loki stand-in, demo workload, server, edge); Ctrl-C stops it
+run: $(STAMP) check-gen
+	@scripts/system-deps.sh prometheus
+	$(BIN)/python -m devstack
 
 ## test: lint, generated-code check, then the whole suite
 test: $(STAMP) check-gen system-deps lint
