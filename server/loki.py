@@ -6,6 +6,7 @@ a timeout becomes :class:`DeadlineExceeded`. Nanosecond timestamps stay ``int`` 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -154,27 +155,27 @@ class LokiClient:
 
 
 class Tail:
-    """An open tail: iterate for frames; iteration ends with :class:`TailClosed`."""
+    """An open tail. :meth:`recv` returns the next frame; a closed tail raises :class:`TailClosed`."""
 
     def __init__(self, connection: ClientConnection):
         self._connection = connection
 
-    def __aiter__(self) -> AsyncIterator[TailFrame]:
-        return self._frames()
-
-    async def _frames(self) -> AsyncIterator[TailFrame]:
-        while True:
-            try:
-                message = await self._connection.recv()
-            except websockets.ConnectionClosed as closed:
-                frame = closed.rcvd
-                raise TailClosed(frame.code if frame else 1006, frame.reason if frame else "") from None
-            try:
-                body = json.loads(message)
-                entries = [e for stream in parse_streams(body.get("streams") or []) for e in stream]
-            except (ValueError, KeyError, TypeError, IndexError) as error:
-                raise TailClosed(1007, f"unreadable tail frame: {error}") from None
-            yield TailFrame(entries, len(body.get("dropped_entries") or ()))
+    async def recv(self, timeout_s: float) -> TailFrame | None:
+        """The next frame, or None when none came within ``timeout_s`` (the tail stays usable)."""
+        try:
+            # websockets' recv() may be cancelled and called again without losing a message.
+            message = await asyncio.wait_for(self._connection.recv(), timeout_s)
+        except TimeoutError:
+            return None
+        except websockets.ConnectionClosed as closed:
+            frame = closed.rcvd
+            raise TailClosed(frame.code if frame else 1006, frame.reason if frame else "") from None
+        try:
+            body = json.loads(message)
+            entries = [e for stream in parse_streams(body.get("streams") or []) for e in stream]
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+            raise TailClosed(1007, f"unreadable tail frame: {error}") from None
+        return TailFrame(entries, len(body.get("dropped_entries") or ()))
 
 
 def _text(body: str) -> str:

@@ -52,6 +52,7 @@ class TailSettings:
     backoff_max_s: float = 30.0
     stable_after_s: float = 5.0  # a connection that lived this long resets the backoff
     pace_wait_s: float = 1.0  # how long a back-fill waits for a subscriber's buffer to have room
+    watchdog_s: float = 5.0  # a tail silent this long is checked against query_range (hung tails)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -250,11 +251,28 @@ class _Upstream:
                 # Whatever arrived while the tail was down comes from query_range; the ledger drops repeats.
                 async for batch in self.hub.forward(self.query, start):
                     await self.deliver_paced(batch)
-            async for frame in tail:
+            while True:
+                frame = await tail.recv(settings.watchdog_s)
+                if frame is None:
+                    await self._check_not_stalled()
+                    continue
                 if frame.dropped:
                     self.gap(frame.dropped)
                 if frame.entries:
                     self.deliver(sorted(frame.entries, key=lambda e: e.ts))
+
+    async def _check_not_stalled(self) -> None:
+        """After a quiet spell: does Loki hold entries the tail should have sent by now? Then it hangs
+        (a known Loki failure mode): drop it, and the reconnect back-fills."""
+        settings = self.hub.settings
+        due_before = time.time_ns() - int((settings.delay_for + settings.watchdog_s) * NS)
+        if due_before <= self.position.ts + 1:
+            return
+        streams = await self.hub.loki.query_range(
+            self.query, start_ns=self.position.ts + 1, end_ns=due_before, limit=1, forward=True
+        )
+        if any(streams):
+            raise TailClosed(1006, f"no frame for {settings.watchdog_s:g} s while Loki has newer entries")
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -386,12 +404,14 @@ class TailHub:
 
 
 def tail_settings(section: Mapping[str, object]) -> TailSettings:
-    """``[loki]`` keys ``stream_buffer``, ``tail_linger_s``, ``tail_late_window_s``, ``tail_delay_for``."""
+    """``[loki]`` keys ``stream_buffer``, ``tail_linger_s``, ``tail_late_window_s``, ``tail_delay_for``,
+    ``tail_watchdog_s``."""
     names = {
         "stream_buffer": "buffer",
         "tail_linger_s": "linger_s",
         "tail_late_window_s": "late_window_s",
         "tail_delay_for": "delay_for",
+        "tail_watchdog_s": "watchdog_s",
     }
     values: dict[str, Any] = {}
     for key, field in names.items():
@@ -403,6 +423,8 @@ def tail_settings(section: Mapping[str, object]) -> TailSettings:
     settings = TailSettings(**values)
     if settings.delay_for > 5:
         raise SystemExit("config [loki] tail_delay_for must be at most 5 (Loki's limit)")
+    if settings.watchdog_s < 0.5:
+        raise SystemExit("config [loki] tail_watchdog_s must be at least 0.5")
     if settings.buffer < 2:
         raise SystemExit("config [loki] stream_buffer must be at least 2")
     return settings

@@ -30,8 +30,8 @@ def logs_server(
     log_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory, loki: LokiDouble
 ) -> Iterator[ServerProcess]:
     config = tmp_path_factory.mktemp("logs-config") / "monitoring.toml"
-    # A short linger keeps the fan-out tests quick; the default is 5 s.
-    config.write_text("[loki]\ntail_linger_s = 1.0\nstream_buffer = 256\n")
+    # Shorter linger and watchdog keep the tests quick (defaults: 5 s each); a small buffer shows slow consumers.
+    config.write_text("[loki]\ntail_linger_s = 1.0\ntail_watchdog_s = 1.0\nstream_buffer = 256\n")
     env = loki_env(loki.url, MONITORING_CONFIG_FILE=str(config))
     with running_server(log_dir, tmp_path_factory.mktemp("logs-db") / "monitoring.db", env) as process:
         yield process

@@ -159,6 +159,30 @@ async def test_tail_cut_mid_stream_loses_nothing_and_repeats_nothing(loki: LokiD
 
 
 @pytest.mark.timeout(60)
+async def test_hung_tail_is_detected_and_back_filled(loki: LokiDouble, logs_tenant: Tenant) -> None:
+    app = await logs_tenant.add_app()
+    opened = tails_opened(loki)
+    sub = Subscription(logs_tenant, app.id)
+    stream = labels(logs_tenant, app.id)
+    try:
+        await until(lambda: tails_opened(loki) >= opened + 1)
+        loki.stall_tails(True)  # the WebSocket stays open and answers pings, but no frame comes
+        now = time.time_ns()
+        loki.push([{"stream": stream, "values": [[now + i, f"hung {i:02d}"] for i in range(50)]}])
+        await sub.lines_count(50, within=15)  # the watchdog (1 s here) notices and the back-fill delivers
+        loki.stall_tails(False)
+        later = time.time_ns()
+        loki.push([{"stream": stream, "values": [[later + i, f"hung {50 + i:02d}"] for i in range(10)]}])
+        await sub.lines_count(60)
+        await asyncio.sleep(0.5)
+        assert sub.lines == [f"hung {i:02d}" for i in range(60)]
+        assert not any(m.HasField("gap") for m in sub.messages)
+    finally:
+        loki.stall_tails(False)
+        await sub.close()
+
+
+@pytest.mark.timeout(60)
 async def test_resume_with_cursor_replays_exactly_what_came_after(loki: LokiDouble, logs_tenant: Tenant) -> None:
     app = await logs_tenant.add_app()
     stream = labels(logs_tenant, app.id)
