@@ -83,7 +83,8 @@ class _Subscriber:
         if len(self.items) >= self.capacity:
             if not self.dropped:
                 self.gap_cursor = self.last_cursor  # resuming from the gap replays what was dropped
-            self.dropped += 1
+            # An upstream gap notice that does not fit adds the entries it stood for.
+            self.dropped += 1 if event.identity is not None else max(event.message.gap.dropped_entries, 1)
             return
         self.items.append(event)
         self.last_cursor = event.message.cursor
@@ -234,6 +235,9 @@ class _Upstream:
                     self.hub.discard(self)
                     return
                 log.warning("tail %s: %s; retrying", self.key, error.message)
+            except Exception:
+                # A bug must not leave subscribers waiting on a dead task: log it and go round again.
+                log.exception("tail %s failed unexpectedly; retrying", self.key)
             reconnecting = True
             attempt = 1 if time.monotonic() - opened >= settings.stable_after_s else attempt + 1
             ceiling = min(settings.backoff_max_s, settings.backoff_initial_s * 2 ** (attempt - 1))
