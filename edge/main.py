@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Sequence
 
 import grpc
 import uvicorn
@@ -35,6 +36,25 @@ _CHANNEL_OPTIONS = (
 )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, except that a graceful stop on SIGTERM/SIGINT exits 0 and runs our cleanup.
+
+    uvicorn re-raises the captured signal after shutting down, which kills the process before the
+    channel is closed; the monitoring-server exits 0 after a graceful stop, and so does the edge.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+
 def services() -> list[descriptor.ServiceDescriptor]:
     return [s for f in PROTO_FILES for s in f.services_by_name.values()]
 
@@ -58,7 +78,7 @@ async def serve(config: Config) -> None:
     channel = grpc.aio.insecure_channel(config.upstream, options=_CHANNEL_OPTIONS)
     try:
         app = build_app(config, channel)
-        server = uvicorn.Server(
+        server = _Server(
             uvicorn.Config(
                 app,
                 host=config.host,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
+import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -228,3 +229,19 @@ def test_an_unreachable_upstream_is_503_with_a_message_never_a_trace(log_dir: pa
     assert error["details"][0]["reason"] == "UPSTREAM_UNAVAILABLE"
     assert "Traceback" not in response.text and "Traceback" not in dead.log()
     assert ready.status_code == 503 and healthy.status_code == 200
+
+
+async def test_sigterm_ends_open_streams_after_the_grace_and_cancels_them_upstream(
+    upstream: Scripted, log_dir: pathlib.Path
+) -> None:
+    with running_edge(log_dir, upstream.addr, {"MONITORING_EDGE_SHUTDOWN_GRACE": "1"}) as own:
+        client = httpx.AsyncClient(base_url=own.url, timeout=10)
+        async with client, client.stream("GET", stream_path("app_quiet_sigterm"), headers=AUTH) as response:
+            await read_until(response, b": connected")
+            call = upstream.last("app_quiet_sigterm")
+            started = time.monotonic()
+            code = await asyncio.to_thread(own.stop, signal.SIGTERM, 10.0)
+            stopped = time.monotonic() - started
+    assert code == 0
+    assert stopped < 4.0
+    await asyncio.wait_for(call.cancelled.wait(), timeout=2.0)
