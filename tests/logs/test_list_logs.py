@@ -253,6 +253,12 @@ async def test_loki_errors_and_slowness_map_to_unavailable_and_deadline(
                 assert error.value.code() == grpc.StatusCode.UNAVAILABLE
                 assert "HTTP 500: rpc error: code = Unavailable desc = ingester down" in (error.value.details() or "")
 
+                loki.fault(status=429, body="Ingestion rate limit exceeded", count=1)
+                with pytest.raises(grpc.aio.AioRpcError) as error:
+                    await tenant.monitoring.ListAppLogs(request, metadata=tenant.auth)
+                assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert "HTTP 429: Ingestion rate limit exceeded" in (error.value.details() or "")
+
                 loki.fault(delay_s=1.5, count=1)
                 with pytest.raises(grpc.aio.AioRpcError) as error:
                     await tenant.monitoring.ListAppLogs(request, metadata=tenant.auth)
