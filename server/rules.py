@@ -1,16 +1,20 @@
 """The threshold alert engine: a listener of the evaluator's tick that fires, escalates and resolves alerts.
 
 Per tick it sends one PromQL query per (alert type, distinct hold duration) in effect, whatever the number
-of apps: each query is grouped ``by (workspace_id, app_id)`` and returns, over the hold window, the minimum,
-the maximum and the number of points of the metric for every app at once::
+of apps: each query is grouped ``by (workspace_id, app_id)`` and returns, for every app at once, the
+minimum of the metric over the hold window, whether the series existed at the window's start, and, only
+when some app of that (type, hold) has an open or latched alert to judge, the maximum::
 
-    label_replace(min_over_time((E >= 0)[W:R]), "stat", "min", "", "") or ... max ... or ... count ...
+    label_replace(min_over_time((E >= 0)[W:R]), "stat", "min", "", "")
+    or label_replace(last_over_time((E >= 0)[R:R] offset W), "stat", "start", "", "")
+    or label_replace(max_over_time((E >= 0)[W:R]), "stat", "max", "", "")
 
 with ``W = hold + R`` and ``R`` the resolution. Every point of the window at or above a threshold means the
 breach has held for at least ``hold`` (the earliest point lies at least ``hold`` before the tick); every
 point below ``recovery`` means the recovery has. The thresholds are compared here, per app, so per-app
-rules cost no extra query. A window with fewer than ``W // R`` points (a series younger than the hold, a
-gap) decides nothing. ``E >= 0`` drops NaN points (a ratio over zero traffic).
+rules cost no extra query. A series that did not exist at the window's start (younger than the hold)
+decides nothing. ``E >= 0`` drops NaN points (a ratio over zero traffic). Prometheus's cost is about
+``W / R`` evaluations of ``E`` per subquery, so the maximum is asked for only when it is needed.
 
 Per (app, type), with the app's thresholds:
 
@@ -131,11 +135,10 @@ class AlertSettings:
 
 @dataclasses.dataclass(frozen=True)
 class Window:
-    """What the hold window of one app showed, in the rule's unit. ``points`` counts the finite points."""
+    """What the hold window of one app showed, in the rule's unit. ``high`` is None when not asked for."""
 
     low: float
-    high: float
-    points: int
+    high: float | None
 
 
 class RulesEngine:
@@ -169,19 +172,24 @@ class RulesEngine:
         book = RuleBook(self._settings.defaults, await self._store.list_alert_rules())
         plan = [(app, t, book.for_app(app, t)) for app in tick.apps for t in alert_rules.TYPES]
         holds = sorted({(t, th.hold_seconds) for _, t, th in plan})
+        open_alerts = {(a.app_id, a.type): a for a in await self._store.open_alerts()}
+        latched = {(a.app_id, a.type) for a in await self._store.latched_alerts()}
+        # The (type, hold) pairs for which some app has an alert whose recovery must be judged.
+        pending = open_alerts.keys() | latched
+        judged = {(t, th.hold_seconds) for app, t, th in plan if (app.id, t) in pending}
         try:
-            windows = await asyncio.gather(*(self._windows(t, hold, tick.now_ns) for t, hold in holds))
+            windows = await asyncio.gather(
+                *(self._windows(t, hold, (t, hold) in judged, tick.now_ns) for t, hold in holds)
+            )
         except ServiceError as error:
             log.warning("alert rules skipped the tick at %d: %s", tick.now_ns, error.message)
             return
         self.last_queries = len(holds)
         by_hold = dict(zip(holds, windows, strict=True))
-        open_alerts = {(a.app_id, a.type): a for a in await self._store.open_alerts()}
-        latched = {(a.app_id, a.type) for a in await self._store.latched_alerts()}
         decisions = _Decisions(tick.now_ns)
         for app, alert_type, thresholds in plan:
             window = by_hold[(alert_type, thresholds.hold_seconds)].get((app.workspace_id, app.id))
-            if window is not None:  # no window (no data, or too few points): no decision
+            if window is not None:  # no window (no data, or younger than the hold): no decision
                 key = (app.id, alert_type)
                 window = _in_rule_unit(alert_type, app, window)
                 decisions.decide(app, alert_type, thresholds, window, open_alerts.get(key), key in latched)
@@ -202,34 +210,33 @@ class RulesEngine:
             time.perf_counter() - started,
         )
 
-    def _window_query(self, alert_type: str, hold_s: int) -> tuple[str, int]:
-        """The PromQL for one (type, hold), and the number of points a complete window has."""
+    def _window_query(self, alert_type: str, hold_s: int, with_max: bool) -> str:
+        """The PromQL for one (type, hold): see the module docstring."""
         expression = f"({self._expressions[alert_type]}) >= 0"
         if hold_s == 0:
-            return expression, 1
-        step = self._settings.resolution_s
-        width = hold_s + step  # see the module docstring: the earliest point lies ≥ hold before the tick
-        rng = f"[{duration(width)}:{duration(step)}]"
+            return expression
+        step = duration(self._settings.resolution_s)
+        width = duration(hold_s + self._settings.resolution_s)
         parts = [
-            f'label_replace({function}_over_time(({expression}){rng}), "stat", "{stat}", "", "")'
-            for function, stat in (("min", "min"), ("max", "max"), ("count", "count"))
+            ("min", f"min_over_time(({expression})[{width}:{step}])"),
+            ("start", f"last_over_time(({expression})[{step}:{step}] offset {width})"),
         ]
-        return " or ".join(parts), width // step
+        if with_max:
+            parts.append(("max", f"max_over_time(({expression})[{width}:{step}])"))
+        return " or ".join(f'label_replace({query}, "stat", "{stat}", "", "")' for stat, query in parts)
 
-    async def _windows(self, alert_type: str, hold_s: int, at_ns: int) -> dict[tuple[str, str], Window]:
-        promql, needed = self._window_query(alert_type, hold_s)
-        samples = await self._prometheus.query(promql, at=at_ns / NS_PER_S)
-        if hold_s == 0:
-            return {k: Window(v, v, 1) for k, v in self._by_app(samples).items()}
-        by_stat: dict[str, dict[tuple[str, str], float]] = {"min": {}, "max": {}, "count": {}}
-        for stat in by_stat:
-            by_stat[stat] = self._by_app([s for s in samples if s.labels.get("stat") == stat])
-        windows = {}
-        for key, points in by_stat["count"].items():
-            low, high = by_stat["min"].get(key), by_stat["max"].get(key)
-            if points >= needed and low is not None and high is not None:
-                windows[key] = Window(low, high, round(points))
-        return windows
+    async def _windows(self, alert_type: str, hold_s: int, with_max: bool, at_ns: int) -> dict[tuple[str, str], Window]:
+        samples = await self._prometheus.query(self._window_query(alert_type, hold_s, with_max), at=at_ns / NS_PER_S)
+        if hold_s == 0:  # the value now is the whole window
+            return {key: Window(value, value) for key, value in self._by_app(samples).items()}
+        stats = {
+            stat: self._by_app([s for s in samples if s.labels.get("stat") == stat]) for stat in ("min", "start", "max")
+        }
+        return {
+            key: Window(low, stats["max"].get(key) if with_max else None)
+            for key, low in stats["min"].items()
+            if key in stats["start"]
+        }
 
     def _by_app(self, samples: Sequence[Sample]) -> dict[tuple[str, str], float]:
         values = {}
@@ -260,7 +267,7 @@ class _Decisions:
         open_alert: Alert | None,
         latched: bool,
     ) -> None:
-        recovered = window.high < thresholds.recovery
+        recovered = window.high is not None and window.high < thresholds.recovery
         level = CRITICAL if window.low >= thresholds.critical else WARNING if window.low >= thresholds.warning else None
         if open_alert is not None:
             if recovered:
@@ -298,4 +305,4 @@ def _in_rule_unit(alert_type: str, app: App, window: Window) -> Window:
         scale = 100.0 / (app.memory_limit_mib * _MIB)
     else:
         return window
-    return Window(window.low * scale, window.high * scale, window.points)
+    return Window(window.low * scale, None if window.high is None else window.high * scale)
