@@ -36,6 +36,11 @@ LEVEL_WORDS: dict[Severity, tuple[str, ...]] = {
 _BY_WORD = {word: severity for severity, words in LEVEL_WORDS.items() for word in words}
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _KEYS = ("workspace_label", "app_label", "level_label", "level_fallback_label")
+# Every key of the [loki] table: the label names here, the tenant (server/main.py), the stream settings
+# (server/tail.py tail_settings).
+LOKI_KEYS = frozenset(
+    (*_KEYS, "tenant", "stream_buffer", "tail_linger_s", "tail_late_window_s", "tail_delay_for", "tail_watchdog_s")
+)
 
 
 def severity_of(level: str) -> Severity:
@@ -73,6 +78,12 @@ class LabelScheme:
 
     @classmethod
     def from_section(cls, section: Mapping[str, object]) -> LabelScheme:
+        """Reads the label names of the ``[loki]`` table; also refuses keys the table does not have."""
+        unknown = sorted(set(section) - LOKI_KEYS)
+        if unknown:
+            raise SystemExit(
+                f"config [loki]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(LOKI_KEYS))}"
+            )
         values: dict[str, str] = {}
         for key in _KEYS:
             if key in section:

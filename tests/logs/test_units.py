@@ -42,6 +42,8 @@ def test_severity_words() -> None:
 
 def test_label_scheme_and_tail_settings_reject_bad_config() -> None:
     assert LabelScheme.from_section({"app_label": "service"}).app_label == "service"
+    with pytest.raises(SystemExit, match="unknown key"):
+        LabelScheme.from_section({"app_lable": "service"})
     with pytest.raises(SystemExit, match="app_label"):
         LabelScheme.from_section({"app_label": 'app"} or {x="'})
     assert tail_settings({"stream_buffer": 10, "tail_linger_s": 2}).buffer == 10
