@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.convert import NS_PER_S, enum_from_json, timestamp
+from server.convert import NS_PER_S, enum_from_json, now_ns, timestamp
 from server.evaluator import AppSample, Tick
 from server.store import Store
 from server.store.records import App, HealthSnapshot
@@ -172,10 +172,16 @@ class HealthRecorder:
 
 
 class HealthService:
-    """GetAppHealth: the latest stored snapshot, plus the last successful deploy from the store."""
+    """GetAppHealth: the latest stored snapshot, plus the last successful deploy from the store.
 
-    def __init__(self, store: Store):
+    A snapshot older than ``stale_after_s`` (the evaluator stopped, or cannot write) is reported as
+    ``unknown``, with its age as the reason, but keeps its ``lastCheckedAt``.
+    """
+
+    def __init__(self, store: Store, *, stale_after_s: float, clock: Callable[[], int] = now_ns):
         self._store = store
+        self._stale_after_ns = int(stale_after_s * NS_PER_S)
+        self._clock = clock
 
     async def app_health(self, app: App) -> pb.GetAppHealthResponse:
         snapshot = await self._store.latest_snapshot(app.id)
@@ -185,8 +191,13 @@ class HealthService:
             reply.status = pb.HEALTH_STATUS_UNKNOWN
             reply.reasons.append("not evaluated yet")
             return reply
-        reply.status = enum_from_json(pb.HealthStatus.DESCRIPTOR, snapshot.status)  # type: ignore[assignment]
         reply.last_checked_at.CopyFrom(timestamp(snapshot.checked_ns))
+        age_s = (self._clock() - snapshot.checked_ns) // NS_PER_S
+        if age_s * NS_PER_S > self._stale_after_ns:
+            reply.status = pb.HEALTH_STATUS_UNKNOWN
+            reply.reasons.append(f"last evaluation {age_s} s ago: the evaluator is not running")
+            return reply
+        reply.status = enum_from_json(pb.HealthStatus.DESCRIPTOR, snapshot.status)  # type: ignore[assignment]
         reply.reasons.extend(snapshot.reasons)
         if snapshot.status != UNKNOWN and snapshot.up_since_ns is not None:
             reply.uptime = (snapshot.checked_ns - snapshot.up_since_ns) // NS_PER_S

@@ -91,7 +91,8 @@ def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
 
     return Capabilities(
         metrics=MetricsService(prometheus, queries),
-        health=HealthService(store),
+        # A snapshot older than three missed ticks means the evaluator is not running: reported as unknown.
+        health=HealthService(store, stale_after_s=max(3 * config.eval_interval_s, 60.0)),
         logs=app_logs,
         tail=tail_hub,
         overview=WorkspaceOverview(

@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.evaluator import Evaluator, Tick
-from server.health import HealthRecorder, HealthRules
+from server.health import HealthRecorder, HealthRules, HealthService
 from server.prometheus import PrometheusClient
 from server.queries import GROUPED_TEMPLATES, Queries
 from server.store import SqliteStore, open_sqlite
-from server.store.records import App
+from server.store.records import App, HealthSnapshot
 from tests.metrics import data
 from tests.metrics.conftest import Backfilled
 from tests.support.procs import free_port
@@ -167,3 +168,21 @@ async def test_health_snapshots_older_than_the_retention_are_pruned(store: Sqlit
     first_tick = at(backfilled) - 3 * 10**9
     assert [r["checked_ns"] for r in rows] == [first_tick + 2 * 10**9, first_tick + 3 * 10**9]
     assert {r["up_since_ns"] for r in rows} == {first_tick}  # uptime counts from the first tick seen up
+
+
+async def test_a_snapshot_older_than_three_missed_ticks_reads_as_unknown(store: SqliteStore) -> None:
+    await add_apps(store, ["app_healthy"])
+    checked_ns = 1_800_000_000 * 10**9
+    snapshot = HealthSnapshot("app_healthy", data.WORKSPACE, checked_ns, "healthy", checked_ns, 2, 1.0, 100.0, ())
+    await store.save_snapshots([snapshot])
+    app = await store.get_app(data.WORKSPACE, "app_healthy")
+    assert app is not None
+
+    fresh = await HealthService(store, stale_after_s=90, clock=lambda: checked_ns + 90 * 10**9).app_health(app)
+    assert fresh.status == pb.HEALTH_STATUS_HEALTHY and fresh.instance_count == 2
+
+    stale = await HealthService(store, stale_after_s=90, clock=lambda: checked_ns + 91 * 10**9).app_health(app)
+    assert stale.status == pb.HEALTH_STATUS_UNKNOWN
+    assert list(stale.reasons) == ["last evaluation 91 s ago: the evaluator is not running"]
+    assert stale.last_checked_at.ToNanoseconds() == checked_ns
+    assert not stale.HasField("instance_count") and not stale.HasField("uptime")
