@@ -137,13 +137,13 @@ class Evaluator:
         return values
 
     async def _notify(self, tick: Tick) -> None:
-        outcomes = await asyncio.gather(
-            *(listener.on_tick(tick) for listener in self._listeners), return_exceptions=True
-        )
-        for listener, outcome in zip(self._listeners, outcomes, strict=True):
-            # One listener's failure must not stop the others or the loop.
-            if isinstance(outcome, BaseException):
-                log.error("listener %s failed on tick %d", type(listener).__name__, tick.now_ns, exc_info=outcome)
+        # In list order, one at a time: listeners write to the store in their own transactions, and the
+        # store's single connection cannot interleave two of them.
+        for listener in self._listeners:
+            try:
+                await listener.on_tick(tick)
+            except Exception:  # one listener's failure must not stop the others or the loop
+                log.exception("listener %s failed on tick %d", type(listener).__name__, tick.now_ns)
 
 
 def _app_sample(app: App, by_metric: Mapping[str, Mapping[tuple[str, str], float | None]]) -> AppSample:
