@@ -1,6 +1,6 @@
 """StreamAppLogs fan-out: many subscribers on one app share one Loki tail. Delivery delay and memory.
 
-    .venv/bin/python bench/bench_tail.py [--subscribers 1000] [--workers 4] [--lines 100] [--rate 10]
+    .venv/bin/python bench/bench_tail.py [--subscribers 1000] [--workers 4] [--lines 50] [--rate 5]
 
 One Loki double process, one monitoring-server process, and ``--workers`` client processes holding
 ``--subscribers`` StreamAppLogs calls on one app between them (10 channels per worker). A direct WebSocket
@@ -200,8 +200,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--subscribers", type=int, default=1000)
     p.add_argument("--workers", type=int, default=4)
-    p.add_argument("--lines", type=int, default=100)
-    p.add_argument("--rate", type=float, default=10.0)
+    p.add_argument("--lines", type=int, default=50)
+    p.add_argument("--rate", type=float, default=5.0)
     asyncio.run(run(p.parse_args()))
 
 

@@ -34,16 +34,11 @@ MAX_WINDOW_NS = 721 * 3600 * NS  # Loki's default max_query_length
 _MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
 
 PREFETCH_MAX = 64  # next pages held at once (each up to MAX_LIMIT entries)
+PREFETCH_DEPTH = 2  # pages fetched ahead of a caller that is paging through
 PREFETCH_TTL_S = 30.0  # a next page older than this is fetched again
 
 SignerSource = Callable[[], Awaitable[Signer]]
 Page = tuple[list[Entry], PagePosition | None]
-
-
-def _retrieve(task: asyncio.Task[Page]) -> None:
-    """Marks a prefetch's exception as seen: an unused prefetch that failed is not an error."""
-    if not task.cancelled():
-        task.exception()
 
 
 def canonical(streams: Sequence[Sequence[Entry]], *, newest_first: bool = True) -> list[Entry]:
@@ -102,6 +97,7 @@ class AppLogs:
         self._ahead: collections.OrderedDict[tuple[str, PagePosition, int], tuple[float, asyncio.Task[Page]]] = (
             collections.OrderedDict()
         )
+        self._depth: dict[tuple[str, PagePosition, int], int] = {}
 
     async def list_logs(self, app: App, request: pb.ListAppLogsRequest) -> pb.ListAppLogsResponse:
         limit = validation.limit("limit", request.limit, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
@@ -128,19 +124,34 @@ class AppLogs:
                 self._prefetch(query, following, limit)
         return response
 
-    def _prefetch(self, query: str, position: PagePosition, limit: int) -> None:
+    def _prefetch(self, query: str, position: PagePosition, limit: int, depth: int = PREFETCH_DEPTH) -> None:
+        """Starts fetching the page at ``position`` unless it is already on its way; once it is in, the
+        page after it follows, ``depth`` pages ahead in all (Loki stays busy while the caller reads)."""
         key = (query, position, limit)
-        if key in self._ahead:
+        self._depth[key] = max(self._depth.get(key, 0), depth)
+        ahead = self._ahead.get(key)
+        if ahead is None:
+            task = asyncio.create_task(self._page(query, position, limit))
+            task.add_done_callback(lambda done: self._chain(key, done))
+            self._ahead[key] = (time.monotonic(), task)
+            while len(self._ahead) > PREFETCH_MAX:
+                old_key, (_, old) = self._ahead.popitem(last=False)
+                self._depth.pop(old_key, None)
+                old.cancel()
+        elif ahead[1].done():
+            self._chain(key, ahead[1])
+
+    def _chain(self, key: tuple[str, PagePosition, int], task: asyncio.Task[Page]) -> None:
+        if task.cancelled() or task.exception() is not None:  # retrieving it marks it seen
             return
-        task = asyncio.create_task(self._page(query, position, limit))
-        task.add_done_callback(_retrieve)
-        self._ahead[key] = (time.monotonic(), task)
-        while len(self._ahead) > PREFETCH_MAX:
-            _, (_, old) = self._ahead.popitem(last=False)
-            old.cancel()
+        depth = self._depth.get(key, 1)
+        following = task.result()[1]
+        if depth > 1 and following is not None and key in self._ahead:
+            self._prefetch(key[0], following, key[2], depth - 1)
 
     async def _prefetched_or_fetch(self, query: str, position: PagePosition, limit: int) -> Page:
         ahead = self._ahead.pop((query, position, limit), None)
+        self._depth.pop((query, position, limit), None)
         if ahead is not None and time.monotonic() - ahead[0] <= PREFETCH_TTL_S:
             with contextlib.suppress(Exception):
                 return await ahead[1]
@@ -154,6 +165,7 @@ class AppLogs:
             task.cancel()
         await asyncio.gather(*(task for _, task in self._ahead.values()), return_exceptions=True)
         self._ahead.clear()
+        self._depth.clear()
 
     def _first_position(self, start: int | None, end: int | None) -> PagePosition:
         if end is None:
