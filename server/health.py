@@ -18,14 +18,19 @@ look; the app may well have been up) but reports no uptime.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.convert import NS_PER_S, enum_from_json, now_ns, timestamp
+from server.errors import ServiceError
 from server.evaluator import AppSample, Tick
+from server.prometheus import PrometheusClient, Sample
+from server.queries import Queries
 from server.store import Store
 from server.store.records import App, HealthSnapshot
 
@@ -47,6 +52,10 @@ class HealthRules:
     snapshot_retention_s: float = 86400.0
     # After a restart, uptime continues from the stored snapshot if it is at most this old.
     uptime_gap_s: float = 300.0
+    # At startup, how far back Prometheus's history is read to find when each app was last down, and at
+    # which resolution (outages shorter than the resolution can be missed; uptime is capped by the lookback).
+    uptime_lookback_s: float = 7 * 86400.0
+    uptime_resolution_s: float = 300.0
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any]) -> HealthRules:
@@ -108,12 +117,52 @@ def _clean(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
+class UptimeHistory:
+    """When each app's current run of "at least one instance up" began, read from Prometheus's history.
+
+    Two grouped instant queries over a subquery window (``HISTORY_TEMPLATES``): the last step with no
+    instance up, and the first step with any ``up`` series. Asked once per process, so that uptime
+    reflects the data from the first tick instead of starting at zero when this server starts.
+    """
+
+    def __init__(self, prometheus: PrometheusClient, queries: Queries, rules: HealthRules):
+        self._prometheus = prometheus
+        self._queries = queries
+        self._lookback_s = int(rules.uptime_lookback_s)
+        self._resolution_s = int(rules.uptime_resolution_s)
+
+    async def up_since(self, now_ns: int) -> dict[tuple[str, str], int]:
+        at = now_ns / NS_PER_S
+        last_down, first_up = await asyncio.gather(
+            *(
+                self._prometheus.query(self._queries.history_query(name, self._lookback_s, self._resolution_s), at=at)
+                for name in ("last_down", "first_up")
+            )
+        )
+        down = self._by_app(last_down)
+        since: dict[tuple[str, str], int] = {}
+        for key, first in self._by_app(first_up).items():
+            # Up again at the step after the last step it was down.
+            start = max(first, down[key] + self._resolution_s) if key in down else first
+            since[key] = int(start * NS_PER_S)
+        return since
+
+    def _by_app(self, samples: list[Sample]) -> dict[tuple[str, str], float]:
+        values: dict[tuple[str, str], float] = {}
+        for sample in samples:
+            key = self._queries.app_key(sample.labels)
+            if key is not None and math.isfinite(sample.value):
+                values[key] = sample.value
+        return values
+
+
 class HealthRecorder:
     """The evaluator listener: one snapshot per app per tick, saved in one transaction."""
 
-    def __init__(self, store: Store, rules: HealthRules):
+    def __init__(self, store: Store, rules: HealthRules, history: UptimeHistory | None = None):
         self._store = store
         self._rules = rules
+        self._history = history
         # (workspace id, app id) → start of the current run of ticks with an instance up.
         self._up_since: dict[tuple[str, str], int] = {}
         self._seeded = False
@@ -124,6 +173,8 @@ class HealthRecorder:
         if tick.error is not None:
             snapshots = [self._unavailable(app, tick) for app in tick.apps]
         else:
+            if self._history is not None:
+                await self._read_history(tick.samples, tick.now_ns)
             snapshots = [self._snapshot(sample, tick.now_ns) for sample in tick.samples]
         known = {(s.workspace_id, s.app_id) for s in snapshots}
         self._up_since = {key: ns for key, ns in self._up_since.items() if key in known}  # forget deleted apps
@@ -137,6 +188,25 @@ class HealthRecorder:
             if snapshot.up_since_ns is not None and snapshot.checked_ns >= oldest:
                 self._up_since[(snapshot.workspace_id, snapshot.app_id)] = snapshot.up_since_ns
         self._seeded = True
+
+    async def _read_history(self, samples: Sequence[AppSample], now_ns: int) -> None:
+        """Starts the uptime of apps seen up for the first time from Prometheus's history.
+
+        Only on ticks where such apps appear (this server's first tick, newly registered apps): two grouped
+        queries, whatever their number. A failure is logged and uptime counts from this tick.
+        """
+        assert self._history is not None
+        new = [key for s in samples if s.instances_up and (key := (s.app.workspace_id, s.app.id)) not in self._up_since]
+        if not new:
+            return
+        try:
+            since = await self._history.up_since(now_ns)
+        except ServiceError as error:
+            log.warning("uptime history unavailable, uptime counts from now: %s", error.message)
+            return
+        for key in new:
+            if key in since:
+                self._up_since[key] = min(since[key], now_ns)
 
     def _snapshot(self, sample: AppSample, now_ns: int) -> HealthSnapshot:
         key = (sample.app.workspace_id, sample.app.id)

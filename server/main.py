@@ -25,7 +25,7 @@ from server.auth import Authenticator
 from server.config import Config
 from server.cursor import signer_source
 from server.evaluator import Evaluator, TickListener
-from server.health import HealthRecorder, HealthRules, HealthService
+from server.health import HealthRecorder, HealthRules, HealthService, UptimeHistory
 from server.logql import LabelScheme
 from server.logs import AppLogs
 from server.loki import LokiClient
@@ -74,7 +74,7 @@ def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
     # Everything that reacts to an evaluator tick (health snapshots, alert rules, ...): add listeners here.
     alert_settings = AlertSettings.from_section(config_module.file_section(config, "alerts"))
     tick_listeners: list[TickListener] = [
-        HealthRecorder(store, health_rules),
+        HealthRecorder(store, health_rules, UptimeHistory(prometheus, queries, health_rules)),
         RulesEngine(store, prometheus, queries, alert_settings),
     ]
     evaluator = Evaluator(store, prometheus, queries, tick_listeners, interval_s=config.eval_interval_s)

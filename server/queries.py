@@ -6,6 +6,7 @@ Templates are ``string.Template`` strings (``$name`` placeholders; PromQL itself
 - ``$all``   the matchers of every app's series: ``workspace_id!="", app_id!=""``
 - ``$by``    the grouping labels: ``workspace_id, app_id``
 - ``$step``  the range query's step as a duration (``1h``); range templates only
+- ``$lookback``, ``$resolution``  the window and step of the uptime history subqueries; history only
 
 Every template and both label names can be overridden in the ``[prometheus]`` table of the TOML config
 file (see docs/configuration.md). Bad overrides stop the server at start, naming the key.
@@ -55,6 +56,13 @@ GROUPED_TEMPLATES: dict[str, str] = {
     "instances_total": "count by ($by) (up{$all})",
 }
 
+# Uptime history, asked once per process (server/health.py): per app, the last subquery step with no
+# instance up, and the first step with any `up` series, within the lookback.
+HISTORY_TEMPLATES: dict[str, str] = {
+    "last_down": "max_over_time((timestamp(sum by ($by) (up{$all}) < 1))[$lookback:$resolution])",
+    "first_up": "min_over_time((timestamp(sum by ($by) (up{$all})))[$lookback:$resolution])",
+}
+
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
@@ -66,6 +74,7 @@ class Queries:
     app_label: str = "app_id"
     range_templates: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(RANGE_TEMPLATES))
     grouped_templates: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(GROUPED_TEMPLATES))
+    history_templates: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(HISTORY_TEMPLATES))
 
     def app_matchers(self, workspace_id: str, app_id: str) -> str:
         """The label matchers selecting exactly one app's series, values escaped."""
@@ -93,6 +102,14 @@ class Queries:
     def grouped_query(self, name: str) -> str:
         return string.Template(self.grouped_templates[name]).substitute(all=self.all_matchers(), by=self.grouping())
 
+    def history_query(self, name: str, lookback_s: int, resolution_s: int) -> str:
+        return string.Template(self.history_templates[name]).substitute(
+            all=self.all_matchers(),
+            by=self.grouping(),
+            lookback=duration(lookback_s),
+            resolution=duration(resolution_s),
+        )
+
 
 def duration(seconds: int) -> str:
     """A whole number of seconds as a PromQL duration in its largest exact unit: 3600 → ``1h``."""
@@ -104,7 +121,7 @@ def duration(seconds: int) -> str:
 
 def from_section(section: Mapping[str, Any]) -> Queries:
     """The queries described by the config file's ``[prometheus]`` table (defaults for what it omits)."""
-    allowed = {"workspace_label", "app_label", "range", "grouped"}
+    allowed = {"workspace_label", "app_label", "range", "grouped", "history"}
     _reject_unknown("prometheus", section, allowed)
     labels = {}
     for key in ("workspace_label", "app_label"):
@@ -117,6 +134,7 @@ def from_section(section: Mapping[str, Any]) -> Queries:
         **labels,
         range_templates={**RANGE_TEMPLATES, **_templates(section, "range", RANGE_TEMPLATES)},
         grouped_templates={**GROUPED_TEMPLATES, **_templates(section, "grouped", GROUPED_TEMPLATES)},
+        history_templates={**HISTORY_TEMPLATES, **_templates(section, "history", HISTORY_TEMPLATES)},
     )
     _check(queries)
     return queries
@@ -154,3 +172,8 @@ def _check(queries: Queries) -> None:
                 f"config [prometheus.grouped] {name}: bad placeholder in {template!r}: {error}"
                 " ($app and $step are not available in grouped queries)"
             ) from None
+    for name, template in queries.history_templates.items():
+        try:
+            queries.history_query(name, 86400, 300)
+        except (KeyError, ValueError) as error:
+            raise SystemExit(f"config [prometheus.history] {name}: bad placeholder in {template!r}: {error}") from None

@@ -152,6 +152,16 @@ class Traffic:
     error_percent: float = 0.0
     latency_ms: float = 100.0
     ends_before_now_s: int = -FUTURE
+    # (from, to) in seconds before now: every instance reports 0 in between.
+    outage: tuple[int, int] | None = None
+
+    @property
+    def up_for_s(self) -> int:
+        """How long, at "now", the app has had an instance up without a break."""
+        return self.outage[1] if self.outage else HISTORY
+
+
+HISTORY = 1800  # health apps' data starts this many seconds before now
 
 
 # app id → (traffic, expected status, expected reasons)
@@ -166,6 +176,7 @@ HEALTH_CASES: dict[str, tuple[Traffic | None, str, tuple[str, ...]]] = {
         "unhealthy",
         ("1 of 2 instances up", "error rate 80% ≥ 50%"),
     ),
+    "app_recovered": (Traffic(2, 2, outage=(1200, 600)), "healthy", ()),
     "app_gap": (
         Traffic(2, 2, ends_before_now_s=600),
         "unknown",
@@ -176,8 +187,14 @@ HEALTH_CASES: dict[str, tuple[Traffic | None, str, tuple[str, ...]]] = {
 
 
 def steady_app(workspace: str, app: str, traffic: Traffic, now: int) -> Iterator[Series]:
-    times = list(range(now // 60 * 60 - 1800, now - traffic.ends_before_now_s + 1, 60))
+    times = list(range(now // 60 * 60 - HISTORY, now - traffic.ends_before_now_s + 1, 60))
     start = times[0]
+
+    def up(i: int, t: int) -> float:
+        if traffic.outage and now - traffic.outage[0] <= t < now - traffic.outage[1]:
+            return 0.0
+        return 1.0 if i < traffic.up else 0.0
+
     labels = app_labels(workspace, app)
     errors = traffic.rps * traffic.error_percent / 100
     yield Series(
@@ -191,7 +208,7 @@ def steady_app(workspace: str, app: str, traffic: Traffic, now: int) -> Iterator
     )
     yield Series("http_request_duration_seconds_count", labels, [(t, traffic.rps * (t - start)) for t in times])
     for i in range(traffic.total):
-        yield Series("up", {**labels, "instance": f"{app}-{i}"}, [(t, 1.0 if i < traffic.up else 0.0) for t in times])
+        yield Series("up", {**labels, "instance": f"{app}-{i}"}, [(t, up(i, t)) for t in times])
 
 
 def idle_app(now: int) -> Iterator[Series]:

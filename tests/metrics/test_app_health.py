@@ -9,7 +9,7 @@ import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from tests.metrics import data
-from tests.metrics.conftest import DEPLOYED_NS, EVAL_INTERVAL_S, wait_evaluated
+from tests.metrics.conftest import DEPLOYED_NS, EVAL_INTERVAL_S, Backfilled, wait_evaluated
 from tests.support.platform import Tenant
 
 pytestmark = pytest.mark.timeout(60)
@@ -28,7 +28,7 @@ async def health(tenant: Tenant, app_id: str) -> pb.GetAppHealthResponse:
 
 
 @pytest.mark.parametrize("app_id", list(data.HEALTH_CASES))
-async def test_status_and_reasons_follow_the_data(metrics_tenant: Tenant, app_id: str) -> None:
+async def test_status_and_reasons_follow_the_data(metrics_tenant: Tenant, backfilled: Backfilled, app_id: str) -> None:
     traffic, status, reasons = data.HEALTH_CASES[app_id]
     reply = await health(metrics_tenant, app_id)
 
@@ -47,8 +47,9 @@ async def test_status_and_reasons_follow_the_data(metrics_tenant: Tenant, app_id
     assert math.isclose(reply.error_rate, traffic.error_percent, abs_tol=1e-6)
     assert math.isclose(reply.avg_latency_ms, traffic.latency_ms, abs_tol=1e-6)
     if traffic.up:
-        # Up since the first tick that saw it: at most the age of this server's evaluations.
-        assert reply.HasField("uptime") and 0 <= reply.uptime < 60
+        # Read from Prometheus's history at 5-minute resolution, then counted by the evaluator.
+        elapsed = int(time.time()) - backfilled.now
+        assert traffic.up_for_s - 300 <= reply.uptime - elapsed <= traffic.up_for_s + 60
     else:
         assert not reply.HasField("uptime")
 
@@ -85,3 +86,12 @@ async def test_an_app_registered_later_is_evaluated_by_a_following_tick(metrics_
     reply = await health(metrics_tenant, "app_late")
     assert reply.status == pb.HEALTH_STATUS_UNKNOWN
     assert list(reply.reasons) == [data.HEALTH_CASES["app_new"][2][0]]
+
+
+async def test_uptime_of_an_app_up_for_a_month_is_capped_at_the_history_lookback(
+    metrics_tenant: Tenant, backfilled: Backfilled
+) -> None:
+    # app_full always has one instance up; the history read at startup looks back 7 days.
+    reply = await health(metrics_tenant, data.FULL)
+    elapsed = int(time.time()) - backfilled.now
+    assert 7 * 86400 - 300 <= reply.uptime - elapsed <= 7 * 86400 + 60
