@@ -98,9 +98,10 @@ async def owner(stack: tuple[ServerProcess, EdgeProcess, LokiDouble]) -> AsyncIt
         yield await new_tenant(channel)
 
 
-async def _tails_open(loki: LokiDouble, at_least: int, within: float = 10.0) -> None:
+async def _tails_opened(loki: LokiDouble, at_least: int, within: float = 10.0) -> None:
+    """Waits until the double has opened ``at_least`` tails in total (a counter: lingering ones don't matter)."""
     deadline = time.monotonic() + within
-    while (await asyncio.to_thread(loki.stats))["tails_open"] < at_least:
+    while (await asyncio.to_thread(loki.stats))["tails_opened"] < at_least:
         assert time.monotonic() < deadline, "the server never opened a Loki tail"
         await asyncio.sleep(0.05)
 
@@ -134,10 +135,10 @@ async def test_live_logs_reach_an_sse_client_and_resume_after_last_event_id(
     path = f"/api/v1/workspaces/{owner.workspace_id}/monitoring/apps/{app.id}/logs/stream"
     headers = {"authorization": f"Bearer {owner.key}", "accept": "text/event-stream"}
     async with httpx.AsyncClient(base_url=edge.url, timeout=20) as client:
-        tails = (await asyncio.to_thread(loki.stats))["tails_open"]
+        tails = (await asyncio.to_thread(loki.stats))["tails_opened"]
         async with client.stream("GET", path, headers=headers) as response:
             assert response.status_code == 200
-            await _tails_open(loki, tails + 1)
+            await _tails_opened(loki, tails + 1)
             await asyncio.to_thread(_push, loki, owner, app.id, "error", ["Request failed", "Retrying", "Recovered"])
             first = await _events(response, 3)
         assert first[0][1] == {
@@ -191,12 +192,12 @@ async def test_a_browser_event_source_receives_a_log_event_with_the_key_in_the_q
       }};
       source.onerror = () => report({{error: source.readyState}});
     </script>""".encode()
-    tails = (await asyncio.to_thread(loki.stats))["tails_open"]
+    tails = (await asyncio.to_thread(loki.stats))["tails_opened"]
     browser = _chromium(page.origin + "/", tmp_path / "profile", log_dir)
     try:
         opened = await asyncio.to_thread(page.reports.get, timeout=30)
         assert opened == {"open": True}, f"EventSource did not open: {opened}"
-        await _tails_open(loki, tails + 1)
+        await _tails_opened(loki, tails + 1)
         await asyncio.to_thread(_push, loki, owner, app.id, "info", ["Request received"])
         received = await asyncio.to_thread(page.reports.get, timeout=15)
     finally:
