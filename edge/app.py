@@ -11,12 +11,13 @@ import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import grpc
 from google.protobuf import descriptor, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from starlette.types import Message, Receive, Scope, Send
 
 from edge import jsonmap, openapi, request, sse
 from edge.config import Config
@@ -26,9 +27,6 @@ from edge.routes import Route, Router, routes_from
 log = logging.getLogger("edge")
 access_log = logging.getLogger("edge.access")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 TOKEN_PARAM = "access_token"
@@ -78,7 +76,7 @@ class Edge:
         status = 0
         started = time.perf_counter()
 
-        async def logged_send(message: dict[str, Any]) -> None:
+        async def logged_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -131,7 +129,7 @@ class Edge:
             reply = await self._health.Check(health_pb2.HealthCheckRequest(service=self._ready_service), timeout=2.0)
         except grpc.aio.AioRpcError as error:
             return f"UPSTREAM_{error.code().name}"
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
     async def _call(
         self, route: Route, path_params: Mapping[tuple[str, ...], str], scope: Scope, receive: Receive, send: Send

@@ -24,11 +24,11 @@ from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import descriptor, json_format, timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor as FD
 from google.protobuf.message import Message
 
 from dooor.monitoring.v1 import json_pb2
 
-FD = descriptor.FieldDescriptor
 TIMESTAMP = "google.protobuf.Timestamp"
 JSONValue = Any  # the result of json.loads: dict, list, str, int, float, bool or None
 
@@ -43,7 +43,7 @@ _FLOAT_TYPES = frozenset({FD.TYPE_DOUBLE, FD.TYPE_FLOAT})
 
 
 def json_name(field: FD) -> str:
-    return field.json_name
+    return str(field.json_name)
 
 
 def enum_json_value(value: descriptor.EnumValueDescriptor) -> str | None:
@@ -88,14 +88,14 @@ def allow_query_token(method: descriptor.MethodDescriptor) -> bool:
 
 def format_timestamp(ts: timestamp_pb2.Timestamp) -> str:
     """RFC 3339 in UTC with ``Z``, and 0, 3, 6 or 9 fractional digits: as many as needed to be exact."""
-    return ts.ToJsonString()  # protobuf's canonical form follows exactly this rule
+    return str(ts.ToJsonString())  # protobuf's canonical form follows exactly this rule
 
 
 # -- rendering -------------------------------------------------------------------------------------
 
 
 def _is_repeated(field: FD) -> bool:
-    return field.is_repeated
+    return bool(field.is_repeated)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -14,11 +14,11 @@ from typing import Any
 
 import grpc
 from google.protobuf import descriptor
+from google.protobuf.descriptor import FieldDescriptor as FD
 
 from edge import jsonmap, request
 from edge.routes import Route
 
-FD = descriptor.FieldDescriptor
 Schema = dict[str, Any]
 
 _INTEGER_FORMATS = {

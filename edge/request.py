@@ -23,13 +23,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from google.protobuf import descriptor, json_format, message_factory, timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor as FD
 from google.protobuf.message import Message
 
 from edge import jsonmap
 from edge.errors import ApiError, invalid_argument
 from edge.routes import Route
 
-FD = descriptor.FieldDescriptor
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
@@ -143,7 +143,8 @@ def _parse_scalar(field: FD, text: str) -> Any:
 
 @functools.cache
 def _message_class(message: descriptor.Descriptor) -> type[Message]:
-    return message_factory.GetMessageClass(message)
+    cls: type[Message] = message_factory.GetMessageClass(message)
+    return cls
 
 
 # -- which names address which fields ------------------------------------------------------------------
@@ -162,7 +163,7 @@ class QueryField:
 
     @property
     def repeated(self) -> bool:
-        return self.leaf.is_repeated
+        return bool(self.leaf.is_repeated)
 
 
 def _queryable(field: FD) -> bool:

@@ -19,20 +19,18 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 from google.protobuf import descriptor
 from google.protobuf.message import Message
+from starlette.types import Receive, Send
 
 from edge import jsonmap
 from edge.errors import ApiError, from_rpc_error
 
 log = logging.getLogger("edge.sse")
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -119,7 +117,7 @@ async def accept(call: grpc.aio.UnaryStreamCall, settings: Settings) -> asyncio.
 
     Returns the pending (or finished) task reading the first message, for ``run`` to continue with.
     """
-    first = asyncio.ensure_future(call.read())
+    first: asyncio.Task[Any] = asyncio.ensure_future(call.read())
     headers = asyncio.ensure_future(call.initial_metadata())
     try:
         await asyncio.wait({first, headers}, timeout=settings.accept_wait_s, return_when=asyncio.FIRST_COMPLETED)
@@ -130,8 +128,9 @@ async def accept(call: grpc.aio.UnaryStreamCall, settings: Settings) -> asyncio.
         headers.cancel()
         with contextlib.suppress(BaseException):
             await headers
-    if first.done() and isinstance(first.exception(), grpc.aio.AioRpcError):
-        raise from_rpc_error(first.exception(), settings.upstream)  # type: ignore[arg-type]
+    refusal = first.exception() if first.done() else None
+    if isinstance(refusal, grpc.aio.AioRpcError):
+        raise from_rpc_error(refusal, settings.upstream)
     return first
 
 
