@@ -229,9 +229,12 @@ class RulesEngine:
         samples = await self._prometheus.query(self._window_query(alert_type, hold_s, with_max), at=at_ns / NS_PER_S)
         if hold_s == 0:  # the value now is the whole window
             return {key: Window(value, value) for key, value in self._by_app(samples).items()}
-        stats = {
-            stat: self._by_app([s for s in samples if s.labels.get("stat") == stat]) for stat in ("min", "start", "max")
-        }
+        stats: dict[str, dict[tuple[str, str], float]] = {"min": {}, "start": {}, "max": {}}
+        for sample in samples:  # one pass: tens of thousands of elements for large fleets
+            key, value = self._queries.app_key(sample.labels), finite(sample.value)
+            stat = stats.get(sample.labels.get("stat", ""))
+            if key is not None and value is not None and stat is not None:
+                stat[key] = value
         return {
             key: Window(low, stats["max"].get(key) if with_max else None)
             for key, low in stats["min"].items()

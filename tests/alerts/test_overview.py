@@ -33,7 +33,8 @@ async def seeded(stage: Stage, alerts_channel: grpc.aio.Channel) -> tuple[Tenant
     """ws_overview: four apps, deploys and builds either side of 00:00 UTC today. Returns (tenant, today_ns)."""
     tenant = await new_tenant(alerts_channel, data.OVERVIEW_WORKSPACE)
     for app in data.OVERVIEW_APPS:
-        await tenant.add_app(app, name=f"{app}-svc")
+        # Limits far above the usage: no alert joins the activity this test counts.
+        await tenant.add_app(app, name=f"{app}-svc", memory_limit_mib=4096)
     today = day_start_ns(time.time_ns())
     ok, failed = pb.OPERATION_STATUS_SUCCEEDED, pb.OPERATION_STATUS_FAILED
     # Today (at midnight exactly, and after): 3 deploys (1 failed), 3 builds (2 failed).
