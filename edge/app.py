@@ -153,15 +153,21 @@ class Edge:
         metadata = _metadata(headers, query if allow_token else None)
         timeout = self._deadline(headers, streaming=route.method.server_streaming)
         call = self._calls[route.grpc_path]
-        if route.method.server_streaming:
-            stream = call(message, metadata=metadata, timeout=timeout)
-            first = await sse.accept(stream, self._sse)
-            await sse.run(stream, first, send, receive, self._sse)
-            return
         try:
-            reply = await call(message, metadata=metadata, timeout=timeout)
-        except grpc.aio.AioRpcError as error:
-            raise from_rpc_error(error, self.config.upstream) from None
+            if route.method.server_streaming:
+                stream = call(message, metadata=metadata, timeout=timeout)
+                first = await sse.accept(stream, self._sse)
+                await sse.run(stream, first, send, receive, self._sse)
+                return
+            try:
+                reply = await call(message, metadata=metadata, timeout=timeout)
+            except grpc.aio.AioRpcError as error:
+                raise from_rpc_error(error, self.config.upstream) from None
+        except ApiError as error:
+            if error.code == grpc.StatusCode.UNAUTHENTICATED and metadata:
+                # RFC 6750: credentials were sent and refused (no error code when none were sent).
+                error.headers["www-authenticate"] = 'Bearer realm="monitoring", error="invalid_token"'
+            raise
         value = jsonmap.field_to_json(reply, route.response_body) if route.response_body else jsonmap.to_json(reply)
         await _respond(send, 200, jsonmap.dumps(value))
 

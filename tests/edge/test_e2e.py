@@ -100,7 +100,7 @@ async def test_no_key_is_401_with_www_authenticate(http: httpx.AsyncClient, tena
     path = f"/api/v1/workspaces/{tenant.workspace_id}/monitoring/alerts"
     response = await http.get(path, headers={"authorization": ""})
     assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["www-authenticate"] == 'Bearer realm="monitoring"'
     assert response.json()["error"]["status"] == "UNAUTHENTICATED"
 
 
@@ -108,6 +108,7 @@ async def test_a_malformed_key_is_401(http: httpx.AsyncClient, tenant: Tenant) -
     path = f"/api/v1/workspaces/{tenant.workspace_id}/monitoring/alerts"
     response = await http.get(path, headers={"authorization": "Bearer dor_sk_short"})
     assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="monitoring", error="invalid_token"'
     assert "malformed API key" in response.json()["error"]["message"]
 
 
