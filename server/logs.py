@@ -170,6 +170,8 @@ class AppLogs:
     def _first_position(self, start: int | None, end: int | None) -> PagePosition:
         if end is None:
             end = self._clock()
+            if start is not None and start > end:
+                raise InvalidArgument("start_time", "is in the future (end_time defaults to now)")
         if start is None:
             start = max(end - DEFAULT_WINDOW_NS, 0)
         if end < start:
