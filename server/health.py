@@ -55,7 +55,7 @@ class HealthRules:
     # At startup, how far back Prometheus's history is read to find when each app was last down, and at
     # which resolution (outages shorter than the resolution can be missed; uptime is capped by the lookback).
     uptime_lookback_s: float = 7 * 86400.0
-    uptime_resolution_s: float = 300.0
+    uptime_resolution_s: float = 600.0
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any]) -> HealthRules:
