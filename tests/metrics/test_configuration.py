@@ -13,7 +13,7 @@ import pytest
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.health import HealthRules
 from server.prometheus import PrometheusClient
-from server.queries import GROUPED_TEMPLATES, RANGE_TEMPLATES, from_section
+from server.queries import GROUPED_TEMPLATES, HISTORY_TEMPLATES, RANGE_TEMPLATES, from_section
 from tests.metrics import data
 from tests.metrics.conftest import Backfilled, seed_apps, wait_evaluated
 from tests.support.platform import new_tenant
@@ -36,6 +36,7 @@ def test_defaults_when_the_section_is_empty() -> None:
     assert (queries.workspace_label, queries.app_label) == ("workspace_id", "app_id")
     assert dict(queries.range_templates) == RANGE_TEMPLATES
     assert dict(queries.grouped_templates) == GROUPED_TEMPLATES
+    assert dict(queries.history_templates) == HISTORY_TEMPLATES
     assert HealthRules.from_section({}) == HealthRules()
 
 
@@ -48,6 +49,10 @@ def test_defaults_when_the_section_is_empty() -> None:
         ({"app_label": "app-id"}, "app_label: 'app-id' is not a Prometheus label name"),
         ({"labels": {}}, "[prometheus]: unknown keys ['labels']"),
         ({"range": {"cpu": ""}}, "cpu: must be a non-empty PromQL string"),
+        (
+            {"history": {"first_up": "min_over_time(up{$app}[$lookback])"}},
+            "[prometheus.history] first_up: bad placeholder",
+        ),
     ],
 )
 def test_bad_prometheus_sections_are_refused_naming_the_key(section: dict, message: str) -> None:
