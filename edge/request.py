@@ -210,9 +210,10 @@ def _set(message: Message, path: tuple[FD, ...], value: Any) -> None:
     for field in path[:-1]:
         message = getattr(message, field.name)
     leaf = path[-1]
-    if leaf.is_repeated:
-        container = getattr(message, leaf.name)
-        container.add().CopyFrom(value) if isinstance(value, Message) else container.append(value)
+    if leaf.is_repeated and isinstance(value, Message):
+        getattr(message, leaf.name).add().CopyFrom(value)
+    elif leaf.is_repeated:
+        getattr(message, leaf.name).append(value)
     elif isinstance(value, Message):
         getattr(message, leaf.name).CopyFrom(value)
     else:
