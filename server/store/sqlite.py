@@ -302,7 +302,9 @@ class SqliteStore:
                 cursor = await db.execute(
                     "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns)"
                     " SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE app_id = ?"
-                    " AND type = ? AND resolved_by = 'manual' AND rearmed_ns IS NULL) ON CONFLICT DO NOTHING",
+                    " AND type = ? AND resolved_by = 'manual' AND rearmed_ns IS NULL)"
+                    # An app deleted since the tick began: skipped, rather than failing the whole tick.
+                    " AND EXISTS (SELECT 1 FROM apps WHERE id = ?) ON CONFLICT DO NOTHING",
                     (
                         alert.id,
                         alert.workspace_id,
@@ -313,6 +315,7 @@ class SqliteStore:
                         alert.triggered_ns,
                         alert.app_id,
                         alert.type,
+                        alert.app_id,
                     ),
                 )
                 if cursor.rowcount > 0:
