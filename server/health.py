@@ -165,6 +165,8 @@ class HealthRecorder:
         self._history = history
         # (workspace id, app id) → start of the current run of ticks with an instance up.
         self._up_since: dict[tuple[str, str], int] = {}
+        # Apps this process has judged at least once: only the others need Prometheus's history.
+        self._seen: set[tuple[str, str]] = set()
         self._seeded = False
 
     async def on_tick(self, tick: Tick) -> None:
@@ -178,6 +180,7 @@ class HealthRecorder:
             snapshots = [self._snapshot(sample, tick.now_ns) for sample in tick.samples]
         known = {(s.workspace_id, s.app_id) for s in snapshots}
         self._up_since = {key: ns for key, ns in self._up_since.items() if key in known}  # forget deleted apps
+        self._seen = known if tick.error is None else self._seen & known
         await self._store.save_snapshots(snapshots)
         await self._store.delete_snapshots_before(tick.now_ns - int(self._rules.snapshot_retention_s * NS_PER_S))
 
@@ -190,13 +193,20 @@ class HealthRecorder:
         self._seeded = True
 
     async def _read_history(self, samples: Sequence[AppSample], now_ns: int) -> None:
-        """Starts the uptime of apps seen up for the first time from Prometheus's history.
+        """Starts the uptime of apps this process has never judged from Prometheus's history.
 
-        Only on ticks where such apps appear (this server's first tick, newly registered apps): two grouped
-        queries, whatever their number. A failure is logged and uptime counts from this tick.
+        Only on ticks where such apps appear up (this server's first tick, newly registered apps): two grouped
+        queries, whatever their number. An app recovering from an outage this process saw is not one of
+        them (its run starts at this tick). A failure is logged and uptime counts from this tick.
         """
         assert self._history is not None
-        new = [key for s in samples if s.instances_up and (key := (s.app.workspace_id, s.app.id)) not in self._up_since]
+        new = [
+            key
+            for s in samples
+            if s.instances_up
+            and (key := (s.app.workspace_id, s.app.id)) not in self._seen
+            and key not in self._up_since
+        ]
         if not new:
             return
         try:

@@ -12,7 +12,7 @@ import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.evaluator import Evaluator, Tick
-from server.health import HealthRecorder, HealthRules, HealthService
+from server.health import HealthRecorder, HealthRules, HealthService, UptimeHistory
 from server.prometheus import PrometheusClient
 from server.queries import GROUPED_TEMPLATES, Queries
 from server.store import SqliteStore, open_sqlite
@@ -186,3 +186,30 @@ async def test_a_snapshot_older_than_three_missed_ticks_reads_as_unknown(store: 
     assert list(stale.reasons) == ["last evaluation 91 s ago: the evaluator is not running"]
     assert stale.last_checked_at.ToNanoseconds() == checked_ns
     assert not stale.HasField("instance_count") and not stale.HasField("uptime")
+
+
+async def test_uptime_history_is_read_only_for_apps_never_judged_before(
+    store: SqliteStore, backfilled: Backfilled
+) -> None:
+    await add_apps(store, ["app_healthy", "app_recovered"])
+    transport = CountingTransport()
+    client = PrometheusClient(backfilled.prometheus.url, 5.0, transport=transport)
+    rules = HealthRules()
+    health = HealthRecorder(store, rules, UptimeHistory(client, Queries(), rules))
+    evaluator = Evaluator(store, client, Queries(), [health], interval_s=30, clock=lambda: at(backfilled))
+    try:
+        first = await evaluator.evaluate()
+        after_first = transport.requests
+        await evaluator.evaluate()
+    finally:
+        await client.close()
+    assert after_first == first.queries + 2  # the two history queries, for both apps at once
+    assert transport.requests - after_first == first.queries  # nothing new: no history read
+    tick_s = at(backfilled) // 10**9
+    healthy = await store.latest_snapshot("app_healthy")
+    recovered = await store.latest_snapshot("app_recovered")
+    assert healthy is not None and recovered is not None
+    assert healthy.up_since_ns is not None and recovered.up_since_ns is not None
+    # Up since its data began 30 min ago; the other since its outage ended 10 min ago (10-minute steps).
+    assert 0 <= healthy.up_since_ns // 10**9 - (tick_s - data.HISTORY) <= 600
+    assert 0 <= recovered.up_since_ns // 10**9 - (tick_s - 600) <= 600
