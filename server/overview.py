@@ -27,6 +27,7 @@ import asyncio
 import dataclasses
 import datetime
 import math
+import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -41,8 +42,10 @@ _GIB = 1024**3
 _HEALTH = ("healthy", "degraded", "unhealthy", "unknown")
 _OPERATION_STATUS = pb.OperationStatus.DESCRIPTOR
 
-# ``$ws``: the workspace's matchers, escaped; ``$by``: the grouping labels; ``$range``: month to date.
-_QUERIES = {
+# ``$ws``: the workspace's matchers, escaped; ``$by``: the grouping labels; ``$range``: month to date
+# (a duration such as ``2419200s``). Each can be replaced in ``[cost.queries]`` (a recording rule, say, for
+# month-to-date sums over large workspaces). Results are grouped by ($by), one element per app.
+QUERIES: Mapping[str, str] = {
     "up_now": "sum by ($by) (up{$ws} == bool 1)",
     "memory_now": 'sum by ($by) (container_memory_working_set_bytes{$ws, container!="", container!="POD"})',
     # `up` is 1 or 0, so the sum of its samples is the number of scrapes that found the instance up.
@@ -60,20 +63,36 @@ class CostModel:
     instance_hour_usd: float = 0.01
     memory_gib_hour_usd: float = 0.005
     sample_interval_s: float = 15.0
+    queries: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(QUERIES))
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any]) -> CostModel:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(section) - fields)
+        prices = {f.name for f in dataclasses.fields(cls)} - {"queries"}
+        unknown = sorted(set(section) - prices - {"queries"})
         if unknown:
-            raise SystemExit(f"config [cost]: unknown keys {unknown}; allowed: {sorted(fields)}")
-        for key, value in section.items():
+            raise SystemExit(f"config [cost]: unknown keys {unknown}; allowed: {sorted(prices | {'queries'})}")
+        values = {k: v for k, v in section.items() if k != "queries"}
+        for key, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
                 raise SystemExit(f"config [cost] {key}: must be a finite number ≥ 0, got {value!r}")
-        model = cls(**{k: float(v) for k, v in section.items()})
+        model = cls(**{k: float(v) for k, v in values.items()}, queries={**QUERIES, **_queries(section)})
         if model.sample_interval_s <= 0:
             raise SystemExit("config [cost] sample_interval_s: must be greater than 0")
         return model
+
+
+def _queries(section: Mapping[str, Any]) -> dict[str, str]:
+    overrides = section.get("queries", {})
+    if not isinstance(overrides, Mapping) or not set(overrides) <= set(QUERIES):
+        raise SystemExit(f"config [cost.queries]: a table with keys among {list(QUERIES)}")
+    for key, template in overrides.items():
+        if not isinstance(template, str) or not template.strip():
+            raise SystemExit(f"config [cost.queries] {key}: must be a non-empty PromQL string")
+        try:
+            string.Template(template).substitute(ws="", by="", range="1s")
+        except (KeyError, ValueError) as error:
+            raise SystemExit(f"config [cost.queries] {key}: bad placeholder: {error}") from None
+    return dict(overrides)
 
 
 def month_bounds(at_ns: int) -> tuple[int, int]:
@@ -154,9 +173,9 @@ class WorkspaceOverview:
         elapsed = max(1, int(at_ns // NS_PER_S) - month_start)
         matchers = f'{self._workspace_label}={promql_string(workspace_id)}, {self._app_label}!=""'
         by = f"{self._workspace_label}, {self._app_label}"
-        names = list(_QUERIES)
+        names = list(QUERIES)
         texts = [
-            _QUERIES[n].replace("$ws", matchers).replace("$by", by).replace("$range", f"{elapsed}s") for n in names
+            string.Template(self._cost.queries[n]).substitute(ws=matchers, by=by, range=f"{elapsed}s") for n in names
         ]
         results = await asyncio.gather(*(self._prometheus.query(t, at=at_ns / NS_PER_S) for t in texts))
         return {name: self._per_app(samples, app_ids) for name, samples in zip(names, results, strict=True)}

@@ -45,6 +45,9 @@ def test_the_documented_example_loads() -> None:
     )
     assert "[330s:30s]" in engine._window_query("high_memory", 300, with_max=False)
     assert CostModel.from_section(example["cost"]) == CostModel(0.0416, 0.0046, 30.0)
+    assert CostModel.from_section({"queries": {"up_now": "count by ($by) (up{$ws})"}}).queries["up_now"] == (
+        "count by ($by) (up{$ws})"
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,6 +84,8 @@ def test_a_bad_placeholder_in_an_expression_stops_the_server() -> None:
         ({"instance_hour_usd": -1}, "instance_hour_usd: must be a finite number ≥ 0"),
         ({"memory_gib_hour_usd": "cheap"}, "memory_gib_hour_usd"),
         ({"sample_interval_s": 0}, "sample_interval_s: must be greater than 0"),
+        ({"queries": {"cpu_now": "x"}}, "[cost.queries]: a table with keys among"),
+        ({"queries": {"up_now": "sum by ($group) (up{$ws})"}}, "[cost.queries] up_now: bad placeholder"),
     ],
 )
 def test_bad_cost_tables_stop_the_server_naming_the_key(section: dict[str, Any], says: str) -> None:

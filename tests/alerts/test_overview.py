@@ -13,7 +13,7 @@ from server.overview import CostModel, WorkspaceOverview, day_start_ns, estimate
 from server.prometheus import PrometheusClient
 from server.store import open_sqlite
 from tests.alerts import data
-from tests.alerts.conftest import Stage, list_alerts
+from tests.alerts.conftest import Stage, list_alerts, poll
 from tests.support.platform import Tenant, new_tenant
 
 pytestmark = pytest.mark.timeout(60)
@@ -119,13 +119,18 @@ async def test_recent_activity_is_newest_first_limited_to_20_and_shaped_as_the_c
 
 
 async def test_alert_events_appear_in_recent_activity(stage: Stage, watched: Tenant) -> None:
-    alerts = await list_alerts(watched, limit=20)
-    assert alerts, "the timeline has fired alerts by now"
-    items = [a for a in (await overview(watched)).recent_activity if a.type == pb.ACTIVITY_TYPE_ALERT]
-    assert [(i.app_name, i.message, i.timestamp) for i in items] == [
-        (a.app_name, a.message, a.triggered_at) for a in alerts
-    ]
+    async def consistent() -> list[pb.ActivityItem] | None:
+        # A tick may fire or escalate between the two reads: then read both again.
+        items = [a for a in (await overview(watched)).recent_activity if a.type == pb.ACTIVITY_TYPE_ALERT]
+        alerts = await list_alerts(watched, limit=20)
+        same = [(i.app_name, i.message, i.timestamp) for i in items] == [
+            (a.app_name, a.message, a.triggered_at) for a in alerts
+        ]
+        return items if alerts and same else None
+
+    items = await poll("alert events in the activity", consistent, until=time.time() + 20)
     assert all(not i.status for i in items)
+    assert all(i.HasField("message") for i in items)
 
 
 async def test_exact_cost_and_utc_day_at_a_fixed_moment(stage: Stage, seeded: tuple[Tenant, int]) -> None:
@@ -144,6 +149,14 @@ async def test_exact_cost_and_utc_day_at_a_fixed_moment(stage: Stage, seeded: tu
         reply = await pinned.overview(data.OVERVIEW_WORKSPACE)
         assert reply.estimated_monthly_cost == expected_cost(stage, moment / S)
         assert reply.active_apps == 2
+
+        # [cost.queries] replaces a query: counting every instance known, down ones included.
+        counting = CostModel.from_section(
+            {"instance_hour_usd": 0.5, "memory_gib_hour_usd": 0.25, "sample_interval_s": 1,
+             "queries": {"up_now": "count by ($by) (up{$ws})"}}
+        )  # fmt: skip
+        every = WorkspaceOverview(store, prometheus, "workspace_id", "app_id", counting, clock=lambda: moment)
+        assert (await every.overview(data.OVERVIEW_WORKSPACE)).active_apps == 3
     finally:
         await prometheus.close()
         await store.close()
