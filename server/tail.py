@@ -38,6 +38,9 @@ log = logging.getLogger("server.tail")
 
 Identity = tuple[str, int, str]
 FUTURE_SLACK_NS = 600 * NS  # Loki rejects entries more than 10 min in the future
+MAX_REFILL_NS = 3600 * NS  # a back-fill never reaches further back than this before the upstream started
+MAX_REPLAY_NS = 720 * 3600 * NS  # Loki's max_query_length is 721 h
+REPLAY_PIN_S = 30.0  # Loki replays the last entries right after a tail opens; this is ample for them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +56,7 @@ class TailSettings:
     stable_after_s: float = 5.0  # a connection that lived this long resets the backoff
     pace_wait_s: float = 1.0  # how long a back-fill waits for a subscriber's buffer to have room
     watchdog_s: float = 5.0  # a tail silent this long is checked against query_range (hung tails)
+    lookback_s: float = 2.0  # a new upstream starts this long before its first subscriber came
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -128,13 +132,19 @@ class _Upstream:
         self.subscribers: set[_Subscriber] = set()
         self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.connected.add_done_callback(_retrieve)
-        now = time.time_ns()
-        self.position = StreamPosition(now, ())
-        self.floor = now  # nothing older than this is delivered
+        self.created = time.time_ns()
+        # The cursor position: the newest timestamp delivered (and digests at it); 0 before the first entry.
+        self.position = StreamPosition(0, ())
+        # The ledger remembers every delivered entry with a timestamp ≥ floor (late_window_s behind the
+        # newest): a back-fill never starts below it, so older entries cannot come back twice.
+        self.floor = 0
         self._ledger: dict[Identity, int] = {}
         self._ledger_heap: list[tuple[int, Identity]] = []
+        # While Loki's replay for a reopened tail may still arrive, the ledger keeps everything from there.
+        self._pin: tuple[float, int] | None = None
         self._linger: asyncio.TimerHandle | None = None
         self.room = asyncio.Event()
+        self.healthy = False  # this connection was opened and back-filled (resets the backoff)
         self.task = asyncio.create_task(self._run(), name=f"tail {key}")
 
     # -- subscribers -----------------------------------------------------------------------------
@@ -167,10 +177,12 @@ class _Upstream:
     def deliver(self, entries: Iterable[Entry]) -> None:
         for entry in entries:
             identity = entry.identity
-            if entry.ts < self.floor or identity in self._ledger:
+            if identity in self._ledger:
                 continue
-            self._ledger[identity] = entry.ts
-            heapq.heappush(self._ledger_heap, (entry.ts, identity))
+            # A late entry (older than the floor) is delivered too; no back-fill can send it again.
+            if entry.ts >= self.floor:
+                self._ledger[identity] = entry.ts
+                heapq.heappush(self._ledger_heap, (entry.ts, identity))
             self.position = advance(self.position, [identity])
             message = pb.StreamAppLogsResponse(
                 entry=to_proto(entry, self.hub.scheme), cursor=self.signer.cursor(self.digest, self.position)
@@ -205,8 +217,14 @@ class _Upstream:
 
     def _prune(self) -> None:
         self.floor = max(self.floor, self.position.ts - int(self.hub.settings.late_window_s * NS))
+        bound = self.floor
+        if self._pin is not None:
+            if self._pin[0] > time.monotonic():
+                bound = min(bound, self._pin[1])
+            else:
+                self._pin = None
         heap = self._ledger_heap
-        while heap and heap[0][0] < self.floor:
+        while heap and heap[0][0] < bound:
             _, identity = heapq.heappop(heap)
             self._ledger.pop(identity, None)
 
@@ -222,11 +240,11 @@ class _Upstream:
     async def _run(self) -> None:
         settings = self.hub.settings
         attempt = 0
-        reconnecting = False
         while True:
             opened = time.monotonic()
+            self.healthy = False
             try:
-                await self._follow(refill=reconnecting)
+                await self._follow()
             except TailClosed as closed:
                 log.info("tail %s closed (%d %s); reconnecting", self.key, closed.code, closed.reason)
             except (Unavailable, DeadlineExceeded) as error:
@@ -238,23 +256,34 @@ class _Upstream:
             except Exception:
                 # A bug must not leave subscribers waiting on a dead task: log it and go round again.
                 log.exception("tail %s failed unexpectedly; retrying", self.key)
-            reconnecting = True
-            attempt = 1 if time.monotonic() - opened >= settings.stable_after_s else attempt + 1
+            stable = self.healthy or time.monotonic() - opened >= settings.stable_after_s
+            attempt = 1 if stable else attempt + 1
             ceiling = min(settings.backoff_max_s, settings.backoff_initial_s * 2 ** (attempt - 1))
             await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
 
-    async def _follow(self, *, refill: bool) -> None:
+    def _since(self) -> int:
+        """Where a (re)opened tail's back-fill starts."""
+        if not self.position.ts:
+            # Nothing delivered yet: a little before the first subscriber came, to cover lines logged while
+            # its call was being set up.
+            return self.created - int(self.hub.settings.lookback_s * NS)
+        return max(self.floor, self.created - MAX_REFILL_NS)
+
+    async def _follow(self) -> None:
         settings = self.hub.settings
-        start = self.floor
+        start = self._since()
         async with self.hub.loki.tail(
             self.query, start_ns=start, limit=settings.fill_batch, delay_for=settings.delay_for
         ) as tail:
             if not self.connected.done():
                 self.connected.set_result(None)
-            if refill:
-                # Whatever arrived while the tail was down comes from query_range; the ledger drops repeats.
-                async for batch in self.hub.forward(self.query, start):
-                    await self.deliver_paced(batch)
+            # Whatever arrived before this tail was open comes from query_range; the ledger drops repeats
+            # (Loki's own replay of the last entries included).
+            self._pin = (float("inf"), start)
+            async for batch in self.hub.forward(self.query, start):
+                await self.deliver_paced(batch)
+            self._pin = (time.monotonic() + REPLAY_PIN_S, start)
+            self.healthy = True
             while True:
                 frame = await tail.recv(settings.watchdog_s)
                 if frame is None:
@@ -270,11 +299,10 @@ class _Upstream:
         (a known Loki failure mode): drop it, and the reconnect back-fills."""
         settings = self.hub.settings
         due_before = time.time_ns() - int((settings.delay_for + settings.watchdog_s) * NS)
-        if due_before <= self.position.ts + 1:
+        since = max(self.position.ts + 1, self.created - MAX_REFILL_NS) if self.position.ts else self.created
+        if due_before <= since:
             return
-        streams = await self.hub.loki.query_range(
-            self.query, start_ns=self.position.ts + 1, end_ns=due_before, limit=1, forward=True
-        )
+        streams = await self.hub.loki.query_range(self.query, start_ns=since, end_ns=due_before, limit=1, forward=True)
         if any(streams):
             raise TailClosed(1006, f"no frame for {settings.watchdog_s:g} s while Loki has newer entries")
 
@@ -333,14 +361,12 @@ class TailHub:
         subscriber = upstream.subscribe()
         try:
             await asyncio.shield(upstream.connected)
-            floor = upstream.floor
             replayed: set[Identity] = set()
             own: StreamPosition | None = None
             if resume is not None:
                 own = resume
                 async for message, identity in self._replay(upstream.query, resume, signer, digest):
-                    if identity[1] >= floor:
-                        replayed.add(identity)
+                    replayed.add(identity)
                     own = advance(own, [identity])
                     yield message
             while (event := await subscriber.next()) is not None:
@@ -368,7 +394,8 @@ class TailHub:
         """The entries after ``resume`` that are in Loki now, oldest first, each with its cursor."""
         seen = set(resume.digests)
         position = resume
-        async for batch in self.forward(query, resume.ts):
+        since = max(resume.ts, time.time_ns() + FUTURE_SLACK_NS - MAX_REPLAY_NS)
+        async for batch in self.forward(query, since):
             for entry in batch:
                 identity = entry.identity
                 if entry.ts == resume.ts and entry_digest(identity) in seen:

@@ -159,6 +159,45 @@ async def test_tail_cut_mid_stream_loses_nothing_and_repeats_nothing(loki: LokiD
 
 
 @pytest.mark.timeout(60)
+async def test_lines_logged_as_the_stream_opens_are_streamed(loki: LokiDouble, logs_tenant: Tenant) -> None:
+    app = await logs_tenant.add_app()
+    t0 = time.time_ns()  # the clock is read before subscribing, and the lines pushed at once
+    sub = Subscription(logs_tenant, app.id)
+    try:
+        loki.push([{"stream": labels(logs_tenant, app.id), "values": [[t0 + i, f"early {i}"] for i in range(5)]}])
+        await sub.lines_count(5)
+        # A late line (a minute older than the newest streamed) is streamed too.
+        loki.push([{"stream": labels(logs_tenant, app.id), "values": [[time.time_ns() - 60 * NS, "late"]]}])
+        await sub.lines_count(6)
+        await asyncio.sleep(0.3)
+        assert sub.lines == [f"early {i}" for i in range(5)] + ["late"]
+    finally:
+        await sub.close()
+
+
+@pytest.mark.timeout(60)
+async def test_timestamps_behind_the_clock_survive_a_cut(loki: LokiDouble, logs_tenant: Tenant) -> None:
+    app = await logs_tenant.add_app()
+    stream = labels(logs_tenant, app.id)
+    opened = tails_opened(loki)
+    sub = Subscription(logs_tenant, app.id)
+    try:
+        await until(lambda: tails_opened(loki) >= opened + 1)
+        # A shipper catching up: every timestamp ten minutes behind the wall clock.
+        behind = time.time_ns() - 10 * 60 * NS
+        loki.push([{"stream": stream, "values": [[behind + i, f"behind {i:02d}"] for i in range(30)]}])
+        await sub.lines_count(30)
+        loki.drop_tails()
+        loki.push([{"stream": stream, "values": [[behind + 30 + i, f"behind {30 + i:02d}"] for i in range(30)]}])
+        await sub.lines_count(60)
+        await asyncio.sleep(0.5)
+        assert sub.lines == [f"behind {i:02d}" for i in range(60)]
+        assert tails_opened(loki) >= opened + 2
+    finally:
+        await sub.close()
+
+
+@pytest.mark.timeout(60)
 async def test_hung_tail_is_detected_and_back_filled(loki: LokiDouble, logs_tenant: Tenant) -> None:
     app = await logs_tenant.add_app()
     opened = tails_opened(loki)
