@@ -31,7 +31,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 DEFAULT_WINDOW_NS = 3600 * NS
 MAX_WINDOW_NS = 721 * 3600 * NS  # Loki's default max_query_length
-_MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
+_MAX_SECONDS = 9_223_372_035  # 2262-04-11T23:47:15Z: nanoseconds since the epoch fit in a signed 64-bit int
 
 PREFETCH_MAX = 64  # next pages held at once (each up to MAX_LIMIT entries)
 PREFETCH_DEPTH = 2  # pages fetched ahead of a caller that is paging through
@@ -72,7 +72,7 @@ def timestamp_ns(field: str, value: timestamp_pb2.Timestamp) -> int:
     if not 0 <= value.nanos < NS:
         raise InvalidArgument(field, f"nanos must be between 0 and 999999999, got {value.nanos}")
     if not 0 <= value.seconds <= _MAX_SECONDS:
-        raise InvalidArgument(field, "must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+        raise InvalidArgument(field, "must be between 1970-01-01T00:00:00Z and 2262-04-11T23:47:15Z")
     return value.seconds * NS + value.nanos
 
 

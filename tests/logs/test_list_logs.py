@@ -183,6 +183,9 @@ async def test_bad_parameters_name_the_field(logs_tenant: Tenant) -> None:
     await assert_invalid(
         call(request(start_time=ts(now - 800 * 3600 * NS), end_time=ts(now)), metadata=auth), "start_time"
     )
+    far = pb.ListAppLogsRequest(workspace_id=ws, app_id=app.id)
+    far.end_time.FromJsonString("9999-12-31T23:59:59Z")
+    assert "2262" in await assert_invalid(call(far, metadata=auth), "end_time")
     await assert_invalid(call(request(page_token="not a token!"), metadata=auth), "page_token")
     await assert_invalid(call(request(page_token="UHJldGVuZA"), metadata=auth), "page_token")
     await assert_invalid(call(request(app_id='bad id"}'), metadata=auth), "app_id")
