@@ -80,7 +80,7 @@ def rule(workspace_id: str, alert_type: str, app_id: str = "", hold: int = data.
 async def watched(stage: Stage, alerts_channel: grpc.aio.Channel) -> Tenant:
     """The alerts workspace, its apps and its rules: memory by a workspace rule, the rest by app rules."""
     tenant = await new_tenant(alerts_channel, data.WORKSPACE)
-    apps = (*data.CYCLE_APPS.values(), data.SPIKE, data.LATCH, data.MANUAL)
+    apps = (*data.CYCLE_APPS.values(), data.SPIKE, data.LATCH, data.MANUAL, data.STEADY)
     for app in apps:
         await tenant.add_app(
             app, name=f"{app}-svc", memory_limit_mib=data.MEMORY_LIMIT_MIB, cpu_limit_cores=data.CPU_LIMIT_CORES

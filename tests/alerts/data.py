@@ -44,6 +44,7 @@ SPIKE = "mem_spike"  # one sample at 99 %: never fires
 LATCH = "mem_latch"  # breach, recovery, breach: resolved by hand during the first breach
 LATCH_FIRST_END, LATCH_SECOND_START, LATCH_SECOND_END = 25, 38, 60
 MANUAL = "mem_manual"  # in breach all along: resolved by hand by the resolve tests
+STEADY = "mem_steady"  # in breach all along, never resolved: an open alert for the REST shape tests
 
 CONFIG = f"""
 [alerts]
@@ -121,9 +122,10 @@ class Timeline:
         )
 
     def series(self) -> Iterator[Series]:
-        for app in (*CYCLE_APPS.values(), SPIKE, LATCH, MANUAL):
+        for app in (*CYCLE_APPS.values(), SPIKE, LATCH, MANUAL, STEADY):
             yield self.up(app)
         yield self.gauge(MANUAL, lambda t: 90.0)
+        yield self.gauge(STEADY, lambda t: 90.0)
         yield self.gauge(CYCLE_APPS["high_memory"], lambda t: cycle_percent("high_memory", t))
         yield self.gauge(SPIKE, spike_percent)
         yield self.gauge(LATCH, latch_percent)
