@@ -58,6 +58,16 @@ def test_query_range_errors_are_lokis_plain_text(loki: LokiDouble, example_id: s
     assert response.text == expected["body"]  # byte for byte: no JSON, no trailing newline
 
 
+def test_instant_log_query_is_refused_like_loki(loki: LokiDouble) -> None:
+    expected = error_example("instant_log_query")
+    response = loki.http.get("/loki/api/v1/query", params={"query": '{app="foo"}'})
+    assert (response.status_code, response.headers["content-type"], response.text) == (
+        expected["status"],
+        expected["content_type"],
+        expected["body"],
+    )
+
+
 def test_ready_push_and_tail_errors_match_fixtures(loki: LokiDouble) -> None:
     ready = error_example("ready_ok")
     response = loki.http.get("/ready")

@@ -352,6 +352,15 @@ async def query_range(double: Double, request: Request) -> Response:
     return json_response(streams_body(results))
 
 
+async def instant_query(double: Double, request: Request) -> Response:
+    """``/loki/api/v1/query``: the double evaluates no metric queries, and Loki refuses log queries here."""
+    double.tenant(request.headers)
+    parse_query((await _params(request)).get("query"))
+    raise HTTPError(
+        400, "log queries are not supported as an instant query type, please change your query to a range query type"
+    )
+
+
 async def push(double: Double, request: Request) -> Response:
     try:
         tenant = double.tenant(request.headers)
@@ -541,6 +550,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             route("/loki/api/v1/query_range", query_range, ["GET", "POST"]),
+            route("/loki/api/v1/query", instant_query, ["GET", "POST"]),
             route("/loki/api/v1/push", push, ["POST"]),
             route("/loki/api/v1/labels", labels, ["GET", "POST"]),
             route("/loki/api/v1/label/{name}/values", label_values, ["GET", "POST"]),
