@@ -4,6 +4,7 @@ and power loss. Versioned migrations in ``migrations/NNNN_*.sql`` are applied at
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.resources
 import json
@@ -30,24 +31,37 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-async def open_sqlite(path: str) -> SqliteStore:
-    if path != ":memory:":
-        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+async def _connect(path: str) -> aiosqlite.Connection:
     # isolation_level=None: no implicit transactions; multi-statement writes use BEGIN IMMEDIATE explicitly.
     db = await aiosqlite.connect(path, isolation_level=None)
     db.row_factory = aiosqlite.Row
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000"):
         await db.execute(f"PRAGMA {pragma}")
-    store = SqliteStore(db)
+    return db
+
+
+async def open_sqlite(path: str) -> SqliteStore:
+    if path != ":memory:":
+        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = await _connect(path)
+    # Multi-statement transactions run on a connection of their own, one at a time. On the shared one, a
+    # statement another coroutine sends while a transaction is open would run inside it (and commit or roll
+    # back with it), and a second BEGIN would fail. (":memory:" cannot be opened twice.)
+    transactions = db if path == ":memory:" else await _connect(path)
+    store = SqliteStore(db, transactions)
     await store.migrate()
     return store
 
 
 class SqliteStore:
-    def __init__(self, db: aiosqlite.Connection):
+    def __init__(self, db: aiosqlite.Connection, transactions: aiosqlite.Connection | None = None):
         self._db = db
+        self._tx_db = transactions or db
+        self._tx_lock = asyncio.Lock()
 
     async def close(self) -> None:
+        if self._tx_db is not self._db:
+            await self._tx_db.close()
         await self._db.close()
 
     async def migrate(self) -> None:
@@ -65,15 +79,18 @@ class SqliteStore:
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        # One connection, one writer thread: aiosqlite runs statements in order, and BEGIN IMMEDIATE
-        # takes the write lock so other processes on the same file wait instead of interleaving.
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        await self._db.execute("COMMIT")
+        # One transaction at a time on the transactions connection; BEGIN IMMEDIATE takes the file's write
+        # lock, so single-statement writes (the other connection) and other processes wait for the COMMIT.
+        # The body must use the yielded connection.
+        async with self._tx_lock:
+            db = self._tx_db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         rows = await self._db.execute_fetchall(sql, tuple(params))

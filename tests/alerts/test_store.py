@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from server.store import SqliteStore, open_sqlite
-from server.store.records import Alert, AlertChanges, AlertRule, App
+from server.store.records import Alert, AlertChanges, AlertRule, App, HealthSnapshot
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -98,3 +98,22 @@ async def test_alert_rules_one_per_scope_and_type(stores: tuple[SqliteStore, Sql
     assert await second.create_alert_rule(rule("rule_app", "app_1")) is not None
     assert await second.create_alert_rule(rule("rule_app_mem", "app_1", "high_memory")) is not None
     assert [r.id for r in await first.list_alert_rules("ws_1")] == ["rule_ws", "rule_app", "rule_app_mem"]
+
+
+async def test_concurrent_transactions_and_writes_on_one_store_do_not_mix(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    """The evaluator runs the health and alert listeners concurrently, and RPCs write meanwhile."""
+    store, _ = stores
+    snapshots = [HealthSnapshot(app, "ws_1", 10, "healthy", None, 1, 0.0, 1.0, ()) for app in ("app_1", "app_2")]
+    results = await asyncio.gather(
+        store.save_snapshots(snapshots),
+        store.apply_alert_changes(AlertChanges(5, fire=[alert("alr_1"), alert("alr_2", "app_2")])),
+        store.create_workspace("ws_2", "ws_2", 1),
+        store.apply_alert_changes(AlertChanges(5, fire=[alert("alr_3", alert_type="high_memory")])),
+        return_exceptions=True,
+    )
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert len(await store.open_alerts()) == 3
+    assert len(await store.latest_snapshots("ws_1")) == 2
+    assert await store.get_workspace("ws_2") is not None
