@@ -230,14 +230,16 @@ class PlatformServicer(platform_pb2_grpc.PlatformServiceServicer):
         self, request: ppb.CreateAlertRuleRequest, context: grpc.aio.ServicerContext
     ) -> ppb.AlertRule:
         given = request.rule
-        await self._workspace(context, given.workspace_id)
+        self._auth.authorize_admin(context)
+        # Validate every field, then look things up (as everywhere: authenticate → validate → exist).
         if given.id:
             raise InvalidArgument("rule.id", "must be empty: the server assigns it")
         alert_type = alert_rules.require_type("rule.type", given.type)
         validation.optional_id("rule.app_id", given.app_id)
+        thresholds = alert_rules.check(alert_rules.thresholds_of(given), "rule.")
+        await self._workspace(context, given.workspace_id)
         if given.app_id and await self._store.get_app(given.workspace_id, given.app_id) is None:
             raise NotFound("app", given.app_id)
-        thresholds = alert_rules.check(alert_rules.thresholds_of(given), "rule.")
         now = now_ns()
         rule = AlertRule(
             id="rule_" + secrets.token_hex(8),
