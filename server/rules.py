@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import secrets
 import string
 import time
@@ -88,6 +89,7 @@ def alert_text(alert_type: str, threshold: float) -> str:
 
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def new_alert_id(now_ns: int) -> str:
@@ -117,7 +119,7 @@ class AlertSettings:
         if isinstance(resolution, bool) or not isinstance(resolution, int) or not 1 <= resolution <= 3600:
             raise SystemExit(f"config [alerts] resolution_s: must be an integer from 1 to 3600, got {resolution!r}")
         instance = section.get("instance_label", cls.instance_label)
-        if not isinstance(instance, str) or not instance.isidentifier():
+        if not isinstance(instance, str) or not _LABEL_NAME.fullmatch(instance):
             raise SystemExit(f"config [alerts] instance_label: {instance!r} is not a Prometheus label name")
         expressions = section.get("expressions", {})
         if not isinstance(expressions, Mapping) or not set(expressions) <= set(alert_rules.TYPES):
@@ -150,7 +152,6 @@ class RulesEngine:
         self._queries = queries
         self._settings = settings
         self._expressions = {t: self._expression(t) for t in alert_rules.TYPES}
-        self.last_queries = 0  # PromQL queries sent by the latest evaluated tick (benchmarks, logs)
 
     def _expression(self, alert_type: str) -> str:
         template = self._settings.expressions.get(alert_type)
@@ -184,7 +185,6 @@ class RulesEngine:
         except ServiceError as error:
             log.warning("alert rules skipped the tick at %d: %s", tick.now_ns, error.message)
             return
-        self.last_queries = len(holds)
         by_hold = dict(zip(holds, windows, strict=True))
         decisions = _Decisions(tick.now_ns)
         for app, alert_type, thresholds in plan:
