@@ -110,5 +110,16 @@ async def poll(what: str, probe: Callable[[], Awaitable[T | None]], *, until: fl
         await asyncio.sleep(interval)
 
 
+async def ticked_after(tenant: Tenant, app_id: str, moment: float) -> pb.GetAppHealthResponse:
+    """Until a tick that started after Unix time ``moment`` has evaluated the app (seen in its health)."""
+
+    async def probe() -> pb.GetAppHealthResponse | None:
+        request = pb.GetAppHealthRequest(workspace_id=tenant.workspace_id, app_id=app_id)
+        reply = await tenant.monitoring.GetAppHealth(request, metadata=tenant.auth)
+        return reply if reply.HasField("last_checked_at") and seconds(reply.last_checked_at) > moment else None
+
+    return await poll(f"a tick after {moment:.1f} for {app_id}", probe, until=max(moment, time.time()) + 15)
+
+
 def seconds(ts: object) -> float:
     return ts.seconds + ts.nanos / 1e9  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ import pytest
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import monitoring_pb2_grpc, platform_pb2_grpc
 from dooor.monitoring.v1 import platform_pb2 as ppb
-from tests.alerts.conftest import list_alerts, poll, seconds
+from tests.alerts.conftest import list_alerts, poll, ticked_after
 from tests.support.platform import ADMIN, Tenant, new_tenant
 from tests.support.procs import ServerProcess, running_server
 from tests.support.prometheus import PrometheusProcess, Series, running_prometheus
@@ -77,15 +77,6 @@ async def open_alert(tenant: Tenant, app_id: str) -> pb.Alert:
         return alerts[0] if alerts else None
 
     return await poll(f"{app_id} to fire", probe, until=time.time() + 15)
-
-
-async def ticked_after(tenant: Tenant, app_id: str, moment: float) -> pb.GetAppHealthResponse:
-    async def probe() -> pb.GetAppHealthResponse | None:
-        request = pb.GetAppHealthRequest(workspace_id=tenant.workspace_id, app_id=app_id)
-        reply = await tenant.monitoring.GetAppHealth(request, metadata=tenant.auth)
-        return reply if seconds(reply.last_checked_at) > moment else None
-
-    return await poll(f"a tick after {moment:.1f}", probe, until=moment + 15)
 
 
 async def test_alerts_resolutions_latches_and_rules_survive_kill_9(little: Little) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from tests.alerts import data
-from tests.alerts.conftest import Stage, list_alerts, poll, seconds
+from tests.alerts.conftest import Stage, list_alerts, poll, seconds, ticked_after
 from tests.support.platform import Tenant
 
 pytestmark = pytest.mark.timeout(90)
@@ -33,21 +33,6 @@ def alert_type(name: str) -> pb.AlertType.ValueType:
     return pb.AlertType.Value("ALERT_TYPE_" + name.upper())
 
 
-async def checked_at(tenant: Tenant, app_id: str) -> float:
-    request = pb.GetAppHealthRequest(workspace_id=tenant.workspace_id, app_id=app_id)
-    reply = await tenant.monitoring.GetAppHealth(request, metadata=tenant.auth)
-    return seconds(reply.last_checked_at) if reply.HasField("last_checked_at") else 0.0
-
-
-async def evaluated_after(tenant: Tenant, app_id: str, moment: float) -> None:
-    """Until a tick that started after ``moment`` has evaluated the app (observed via its health snapshot)."""
-
-    async def probe() -> bool | None:
-        return True if await checked_at(tenant, app_id) > moment else None
-
-    await poll(f"a tick after {moment:.1f} for {app_id}", probe, until=moment + 10)
-
-
 async def test_a_manually_resolved_alert_fires_again_only_after_recovery_and_a_new_breach(
     stage: Stage, watched: Tenant
 ) -> None:
@@ -64,7 +49,7 @@ async def test_a_manually_resolved_alert_fires_again_only_after_recovery_and_a_n
     assert time.time() < stage.at(data.LATCH_FIRST_END), "too late to observe the latch during the breach"
 
     # The breach goes on for more ticks: still no new alert.
-    await evaluated_after(watched, data.LATCH, seconds(resolved.resolved_at) + 2)
+    await ticked_after(watched, data.LATCH, seconds(resolved.resolved_at) + 2)
     assert time.time() < stage.at(data.LATCH_FIRST_END)
     assert [a.id for a in await list_alerts(watched, data.LATCH)] == [first.id]
 
@@ -120,7 +105,7 @@ async def test_a_warning_alert_escalates_to_critical_in_place(stage: Stage, watc
 
 async def test_a_single_noisy_sample_never_fires(stage: Stage, watched: Tenant) -> None:
     # The spike is one sample at 99 % at BREACH; once ticks well past it have run, nothing fired.
-    await evaluated_after(watched, data.SPIKE, stage.at(data.BREACH + data.HOLD + 2))
+    await ticked_after(watched, data.SPIKE, stage.at(data.BREACH + data.HOLD + 2))
     assert await list_alerts(watched, data.SPIKE) == []
 
 
