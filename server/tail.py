@@ -80,6 +80,8 @@ class _Subscriber:
         self.dropped = 0
         self.gap_cursor = ""
         self.last_cursor = ""
+        # Made the hub wait too long once: not waited for again until it has caught up.
+        self.lagging = False
 
     def offer(self, event: _Event) -> None:
         if self.dropped and len(self.items) + 2 <= self.capacity:
@@ -113,6 +115,8 @@ class _Subscriber:
             self.wake.clear()
             await self.wake.wait()
         item = self.items.popleft()
+        if self.lagging and len(self.items) <= self.capacity // 4:
+            self.lagging = False
         self.room.set()
         return None if item is _END else item  # type: ignore[return-value]
 
@@ -193,22 +197,23 @@ class _Upstream:
         self._prune()
 
     async def deliver_paced(self, entries: list[Entry]) -> None:
-        """Delivers a back-fill (possibly thousands of entries) in chunks that fit the subscribers' buffers.
+        """Delivers entries in chunks that fit the subscribers' buffers, so a burst (a back-fill, a frame
+        that arrives while a subscriber is briefly behind) is absorbed instead of turned into a gap.
 
         Before each chunk it waits for room, at most ``pace_wait_s``; a subscriber that makes it wait that
-        long is left behind for the rest of this back-fill (it gets a slow_consumer gap), so one slow
-        subscriber delays the others at most once.
+        long is marked lagging and not waited for again until it has caught up (meanwhile it gets
+        slow_consumer gaps), so a slow subscriber holds the others up at most once per episode.
         """
         step = max(1, self.hub.settings.buffer // 2)
-        lagging: set[_Subscriber] = set()
         loop = asyncio.get_running_loop()
         for i in range(0, len(entries), step):
             chunk = entries[i : i + step]
             deadline = loop.time() + self.hub.settings.pace_wait_s
-            while waiting := [s for s in self.subscribers if s not in lagging and s.free() < len(chunk)]:
+            while waiting := [s for s in self.subscribers if not s.lagging and s.free() < len(chunk)]:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    lagging.update(waiting)
+                    for subscriber in waiting:
+                        subscriber.lagging = True
                     break
                 self.room.clear()
                 with contextlib.suppress(TimeoutError):
@@ -292,7 +297,7 @@ class _Upstream:
                 if frame.dropped:
                     self.gap(frame.dropped)
                 if frame.entries:
-                    self.deliver(sorted(frame.entries, key=lambda e: e.ts))
+                    await self.deliver_paced(sorted(frame.entries, key=lambda e: e.ts))
 
     async def _check_not_stalled(self) -> None:
         """After a quiet spell: does Loki hold entries the tail should have sent by now? Then it hangs

@@ -149,7 +149,14 @@ async def test_tail_cut_mid_stream_loses_nothing_and_repeats_nothing(loki: LokiD
         loki.drop_tails("reached tail max duration limit")  # ... then it is cut too
         loki.stall_tails(False)
         await pusher
-        await sub.lines_count(len(lines), within=30)
+        try:
+            await sub.lines_count(len(lines), within=30)
+        except AssertionError:
+            got = collections.Counter(sub.lines)
+            missing = [x for x in lines if x not in got]
+            twice = [x for x, n in got.items() if n > 1]
+            gaps = [m.gap for m in sub.messages if m.HasField("gap")]
+            raise AssertionError(f"missing {missing} twice {twice} gaps {gaps}") from None
         await asyncio.sleep(0.5)  # anything repeated late would show up here
         assert collections.Counter(sub.lines) == collections.Counter(lines)
         assert sub.lines == sorted(sub.lines)  # and in order
