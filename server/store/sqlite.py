@@ -10,7 +10,8 @@ import importlib.resources
 import json
 import pathlib
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 import aiosqlite
@@ -19,6 +20,16 @@ from server.store.records import Alert, AlertChanges, AlertRule, ApiKey, App, He
 
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 _OPERATION_TABLES = {"deploy": "deploys", "build": "builds"}
+
+
+def _statements(script: str) -> Iterator[str]:
+    # executescript() would COMMIT the surrounding transaction first, so a script runs statement by statement.
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -65,16 +76,20 @@ class SqliteStore:
         await self._db.close()
 
     async def migrate(self) -> None:
+        """Applies each pending migration in its own write transaction. The applied versions are read inside
+        that transaction, so servers starting together on a fresh file apply each migration exactly once."""
         await self._db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ns INTEGER)"
         )
-        done = {row[0] for row in await self._db.execute_fetchall("SELECT version FROM schema_migrations")}
         for version, sql in _migrations():
-            if version not in done:
-                await self._db.executescript(
-                    f"BEGIN IMMEDIATE;\n{sql}\n"
-                    f"INSERT INTO schema_migrations VALUES ({version}, CAST(unixepoch('subsec') * 1e9 AS INTEGER));\n"
-                    "COMMIT;"
+            async with self._transaction() as db:
+                applied = await db.execute_fetchall("SELECT 1 FROM schema_migrations WHERE version = ?", (version,))
+                if applied:
+                    continue
+                for statement in _statements(sql):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_migrations VALUES (?, CAST(unixepoch('subsec') * 1e9 AS INTEGER))", (version,)
                 )
 
     @contextlib.asynccontextmanager

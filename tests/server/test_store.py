@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import sqlite3
 
@@ -57,3 +58,13 @@ async def test_at_most_one_open_alert_per_app_and_type(tmp_path: pathlib.Path) -
             db.execute(row, ("alr_2", "ws_a", "app_a", "high_cpu", "warning", "m", 2))
         db.execute("UPDATE alerts SET resolved_ns = 3 WHERE id = 'alr_1'")
         db.execute(row, ("alr_2", "ws_a", "app_a", "high_cpu", "warning", "m", 4))
+
+
+async def test_stores_opening_a_fresh_file_together_apply_each_migration_once(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "race.db")
+    stores = await asyncio.gather(*(open_sqlite(path) for _ in range(4)))
+    for store in stores:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        versions = [row[0] for row in db.execute("SELECT version FROM schema_migrations")]
+    assert len(versions) == len(set(versions)) > 1
