@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import grpc
 
@@ -53,9 +53,13 @@ class Capabilities:
     overview: OverviewReader | None = None
 
 
-def _require(capability: object | None, what: str) -> None:
+C = TypeVar("C")
+
+
+def _wired(capability: C | None, what: str) -> C:
     if capability is None:
         raise Unimplemented(f"{what} is not wired to its data source in this server build")
+    return capability
 
 
 class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
@@ -86,9 +90,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         key = await self._auth.workspace_key(context)
         period = validation.require_enum("period", request.period, pb.Period.DESCRIPTOR, default=pb.PERIOD_24H)
         app = await self._app(key, request)
-        _require(self._cap.metrics, "GetAppMetrics (Prometheus metrics)")
-        assert self._cap.metrics is not None
-        return await self._cap.metrics.app_metrics(app, period)
+        return await _wired(self._cap.metrics, "GetAppMetrics (Prometheus metrics)").app_metrics(app, period)
 
     @rpc.unary
     async def GetAppHealth(
@@ -96,9 +98,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     ) -> pb.GetAppHealthResponse:
         key = await self._auth.workspace_key(context)
         app = await self._app(key, request)
-        _require(self._cap.health, "GetAppHealth (the health evaluator over Prometheus)")
-        assert self._cap.health is not None
-        return await self._cap.health.app_health(app)
+        return await _wired(self._cap.health, "GetAppHealth (the health evaluator over Prometheus)").app_health(app)
 
     @rpc.unary
     async def ListAppLogs(
@@ -107,9 +107,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         key = await self._auth.workspace_key(context)
         validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
         app = await self._app(key, request)
-        _require(self._cap.logs, "ListAppLogs (Loki logs)")
-        assert self._cap.logs is not None
-        return await self._cap.logs.list_logs(app, request)
+        return await _wired(self._cap.logs, "ListAppLogs (Loki logs)").list_logs(app, request)
 
     @rpc.stream
     async def StreamAppLogs(
@@ -118,9 +116,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         key = await self._auth.workspace_key(context)
         validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
         app = await self._app(key, request)
-        _require(self._cap.tail, "StreamAppLogs (Loki live tail)")
-        assert self._cap.tail is not None
-        async for message in self._cap.tail.stream_logs(app, request):
+        async for message in _wired(self._cap.tail, "StreamAppLogs (Loki live tail)").stream_logs(app, request):
             yield message
 
     @rpc.unary
@@ -129,9 +125,9 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     ) -> pb.GetWorkspaceOverviewResponse:
         key = await self._auth.workspace_key(context)
         workspace_id = self._workspace(key, request.workspace_id)
-        _require(self._cap.overview, "GetWorkspaceOverview (store and Prometheus summary)")
-        assert self._cap.overview is not None
-        return await self._cap.overview.overview(workspace_id)
+        return await _wired(self._cap.overview, "GetWorkspaceOverview (store and Prometheus summary)").overview(
+            workspace_id
+        )
 
     @rpc.unary
     async def ListAlerts(
