@@ -22,8 +22,8 @@ class Config:
     loki_url: str = "http://127.0.0.1:3100"
     # Guards PlatformService; when empty, every PlatformService call is refused.
     admin_token: str = dataclasses.field(default="", repr=False)
-    # Signs log page tokens and stream cursors (HMAC). When empty, each process draws a random one: tokens
-    # then do not survive a restart and are not shared between replicas (a warning is logged).
+    # Signs log page tokens and stream cursors (HMAC). When empty, a random one is generated once and kept
+    # in the store, so tokens survive restarts and work on every replica sharing the database.
     token_secret: str = dataclasses.field(default="", repr=False)
     # Path of a TOML file that overrides queries, label names and thresholds (see docs/configuration.md).
     config_file: str = ""

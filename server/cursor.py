@@ -8,17 +8,20 @@ timestamps are signed 64-bit integers, never floats.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import dataclasses
 import hashlib
 import hmac
-import logging
 import secrets
 import struct
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
-log = logging.getLogger("server.cursor")
+from server.store import Store
+
+SECRET_NAME = "log_tokens"  # the store's name for the generated HMAC key
 
 _MAC_BYTES = 16
 _PAGE = b"P"
@@ -127,18 +130,21 @@ def advance(position: StreamPosition, identities: Iterable[tuple[str, int, str]]
     return StreamPosition(ts, tuple(digests[-MAX_CURSOR_DIGESTS:]))
 
 
-def signer_source(secret: str) -> Callable[[], Awaitable[Signer]]:
-    """The signer for the configured secret; without one, a random per-process secret (logged as a warning)."""
+def signer_source(secret: str, store: Store) -> Callable[[], Awaitable[Signer]]:
+    """The signer for ``MONITORING_TOKEN_SECRET``; without it, a random secret generated once and kept in the
+    store (read on first use), so tokens survive restarts and are valid on every replica sharing the store."""
     if secret and len(secret.encode()) < 16:
         raise SystemExit("MONITORING_TOKEN_SECRET must be at least 16 bytes long")
-    if not secret:
-        log.warning(
-            "MONITORING_TOKEN_SECRET is not set: log page tokens and stream cursors are signed with a random "
-            "per-process secret and will not survive a restart"
-        )
-    signer = Signer(secret.encode() if secret else secrets.token_bytes(32))
+    signer: Signer | None = Signer(secret.encode()) if secret else None
+    lock = asyncio.Lock()
 
     async def get() -> Signer:
+        nonlocal signer
+        if signer is None:
+            async with lock:
+                if signer is None:
+                    stored = await store.server_secret(SECRET_NAME, secrets.token_bytes(32), time.time_ns())
+                    signer = Signer(stored)
         return signer
 
     return get

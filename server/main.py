@@ -84,7 +84,7 @@ def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
     loki = LokiClient(config.loki_url, timeout_s=config.backend_timeout_s, tenant=str(loki_section.get("tenant", "")))
     runtime.closers.append(loki.close)
     label_scheme = LabelScheme.from_section(loki_section)
-    signer = signer_source(config.token_secret)
+    signer = signer_source(config.token_secret, store)
     app_logs = AppLogs(loki, label_scheme, signer)
     tail_hub = TailHub(loki, label_scheme, signer, tail_settings(loki_section))
     runtime.closers += [app_logs.close, tail_hub.close]  # run in reverse, all before the Loki client closes

@@ -425,6 +425,18 @@ class SqliteStore:
         )
         return cursor.rowcount > 0
 
+    # Server secrets
+
+    async def server_secret(self, name: str, candidate: bytes, now_ns: int) -> bytes:
+        # Insert-if-absent and read in one write transaction: two servers starting on one database agree.
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO server_secrets (name, value, created_ns) VALUES (?, ?, ?)",
+                (name, candidate, now_ns),
+            )
+            rows = await db.execute_fetchall("SELECT value FROM server_secrets WHERE name = ?", (name,))
+        return bytes(next(iter(rows))[0])
+
 
 def _snapshot(row: aiosqlite.Row) -> HealthSnapshot:
     fields = {k: row[k] for k in row.keys() if k in HealthSnapshot.__dataclass_fields__}  # noqa: SIM118

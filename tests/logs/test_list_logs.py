@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
+from dooor.monitoring.v1 import monitoring_pb2_grpc
 from server.logql import LabelScheme, quote
 from server.loki import LokiClient
 from server.tail import TailHub, TailSettings
@@ -272,6 +273,31 @@ async def test_loki_errors_and_slowness_map_to_unavailable_and_deadline(
             # And it recovers by itself.
             response = await tenant.monitoring.ListAppLogs(request, metadata=tenant.auth)
             assert list(response.logs) == []
+
+
+@pytest.mark.timeout(60)
+async def test_without_a_configured_secret_tokens_survive_a_restart(
+    loki: LokiDouble, log_dir: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    db = tmp_path / "monitoring.db"
+    env = {"MONITORING_LOKI_URL": loki.url}  # no MONITORING_TOKEN_SECRET: generated once, kept in the store
+    with running_server(log_dir, db, env) as server:
+        async with grpc.aio.insecure_channel(server.addr) as channel:
+            tenant = await new_tenant(channel)
+            app = await tenant.add_app()
+            now = time.time_ns() - NS
+            loki.push([{"stream": app_labels(tenant, app.id), "values": [[now - i, f"r{i}"] for i in range(4)]}])
+            first = await tenant.monitoring.ListAppLogs(
+                pb.ListAppLogsRequest(workspace_id=tenant.workspace_id, app_id=app.id, limit=2), metadata=tenant.auth
+            )
+    with running_server(log_dir, db, env) as server:
+        async with grpc.aio.insecure_channel(server.addr) as channel:
+            stub = monitoring_pb2_grpc.MonitoringServiceStub(channel)
+            request = pb.ListAppLogsRequest(
+                workspace_id=tenant.workspace_id, app_id=app.id, limit=2, page_token=first.next_page_token
+            )
+            second = await stub.ListAppLogs(request, metadata=tenant.auth)
+    assert [e.message for e in first.logs] + [e.message for e in second.logs] == ["r0", "r1", "r2", "r3"]
 
 
 def _scenarios(direction: str) -> list[dict]:
