@@ -40,6 +40,7 @@ Identity = tuple[str, int, str]
 FUTURE_SLACK_NS = 600 * NS  # Loki rejects entries more than 10 min in the future
 MAX_REFILL_NS = 3600 * NS  # a back-fill never reaches further back than this before the upstream started
 MAX_REPLAY_NS = 720 * 3600 * NS  # Loki's max_query_length is 721 h
+TAIL_REPLAY_LIMIT = 100  # Loki's default; the back-fill from query_range covers the rest anyway
 REPLAY_PIN_S = 30.0  # Loki replays the last entries right after a tail opens; this is ample for them
 
 
@@ -278,7 +279,7 @@ class _Upstream:
         settings = self.hub.settings
         start = self._since()
         async with self.hub.loki.tail(
-            self.query, start_ns=start, limit=settings.fill_batch, delay_for=settings.delay_for
+            self.query, start_ns=start, limit=TAIL_REPLAY_LIMIT, delay_for=settings.delay_for
         ) as tail:
             if not self.connected.done():
                 self.connected.set_result(None)
