@@ -2,8 +2,9 @@
 
 Loki has no cursor, and several entries (from several streams) can share one nanosecond. Pages are cut
 in a *canonical order* that does not depend on Loki's internal tie order: timestamp descending, then the
-stream's label set, then Loki's order within that stream. A page token records "everything newer than
-``boundary`` was served, plus the first ``served`` entries at ``boundary`` in canonical order". Whenever a
+stream's label set (descending too), then Loki's order within that stream. A page token records
+"everything newer than ``boundary`` was served, plus the first ``served`` entries at ``boundary`` in
+canonical order". Whenever a
 page boundary falls inside a group of entries sharing one timestamp, the whole group is fetched with a
 one-nanosecond query ``[t, t+1)``, so the cut is exact however large the group (up to Loki's 5000 cap).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import operator
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -41,11 +43,18 @@ SignerSource = Callable[[], Awaitable[Signer]]
 Page = tuple[list[Entry], PagePosition | None]
 
 
+_BY_TIME_AND_STREAM = operator.itemgetter(2, 0)  # (ts, stream) of an Entry, built in C
+
+
 def canonical(streams: Sequence[Sequence[Entry]], *, newest_first: bool = True) -> list[Entry]:
-    """Flattens Loki's per-stream lists into the canonical order (see the module docstring)."""
-    keyed = [(-e.ts if newest_first else e.ts, e.stream, i, e) for stream in streams for i, e in enumerate(stream)]
-    keyed.sort(key=lambda k: (k[0], k[1], k[2]))
-    return [k[3] for k in keyed]
+    """Flattens Loki's per-stream lists into the canonical order (see the module docstring).
+
+    Newest first: timestamp descending, then stream label set descending; oldest first: both ascending.
+    The sort is stable (also with ``reverse``), so entries of one stream at one instant keep Loki's order.
+    """
+    flat = [entry for stream in streams for entry in stream]
+    flat.sort(key=_BY_TIME_AND_STREAM, reverse=newest_first)
+    return flat
 
 
 def to_proto(entry: Entry, scheme: LabelScheme) -> pb.LogEntry:
@@ -55,17 +64,19 @@ def to_proto(entry: Entry, scheme: LabelScheme) -> pb.LogEntry:
     )
 
 
-def to_protos(entries: Sequence[Entry], scheme: LabelScheme) -> list[pb.LogEntry]:
-    """Like :func:`to_proto` for a page; the severity is worked out once per stream, not per line."""
+def to_response(entries: Sequence[Entry], scheme: LabelScheme) -> pb.ListAppLogsResponse:
+    """A page as a response; the severity is worked out once per stream, and entries are filled in place
+    (about twice as fast as building LogEntry messages and copying them in)."""
     severities: dict[str, Severity] = {}
-    out = []
+    response = pb.ListAppLogsResponse()
+    add = response.logs.add
     for entry in entries:
         severity = severities.get(entry.stream)
         if severity is None:
             severity = severities[entry.stream] = scheme.severity(entry.labels)
-        seconds, nanos = divmod(entry.ts, NS)
-        out.append(pb.LogEntry(timestamp={"seconds": seconds, "nanos": nanos}, severity=severity, message=entry.line))
-    return out
+        log_entry = add(severity=severity, message=entry.line)
+        log_entry.timestamp.seconds, log_entry.timestamp.nanos = divmod(entry.ts, NS)
+    return response
 
 
 def timestamp_ns(field: str, value: timestamp_pb2.Timestamp) -> int:
@@ -115,7 +126,7 @@ class AppLogs:
             position = self._first_position(start, end)
         query = self._scheme.selector(app.workspace_id, app.id, request.severity)
         entries, following = await self._prefetched_or_fetch(query, position, limit)
-        response = pb.ListAppLogsResponse(logs=to_protos(entries, self._scheme))
+        response = to_response(entries, self._scheme)
         if following is not None:
             response.next_page_token = signer.page_token(digest, following)
             if request.page_token:
