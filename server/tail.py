@@ -332,9 +332,6 @@ class TailHub:
         self._upstreams: dict[tuple[str, str, int], _Upstream] = {}
         self._closed = False
 
-    def upstream_count(self) -> int:
-        return len(self._upstreams)
-
     def discard(self, upstream: _Upstream) -> None:
         if self._upstreams.get(upstream.key) is upstream:
             del self._upstreams[upstream.key]
