@@ -79,6 +79,12 @@ def to_response(entries: Sequence[Entry], scheme: LabelScheme) -> pb.ListAppLogs
     return response
 
 
+def _check_window(entries: Sequence[Entry], start: int, end: int) -> None:
+    """Exact paging relies on Loki's window rule (start inclusive, end exclusive): check it, never guess."""
+    if entries and not (start <= entries[-1].ts and entries[0].ts < end):
+        raise Unavailable(BACKEND, f"query_range returned entries outside the requested window [{start}, {end})")
+
+
 def timestamp_ns(field: str, value: timestamp_pb2.Timestamp) -> int:
     if not 0 <= value.nanos < NS:
         raise InvalidArgument(field, f"nanos must be between 0 and 999999999, got {value.nanos}")
@@ -209,6 +215,7 @@ class AppLogs:
         batch = canonical(
             await self._loki.query_range(query, start_ns=pos.start_ns, end_ns=upper, limit=remaining + 1, forward=False)
         )
+        _check_window(batch, pos.start_ns, upper)
         if len(batch) <= remaining:
             return out + batch, None
         if remaining == 0:
@@ -219,6 +226,10 @@ class AppLogs:
         if batch[remaining].ts == cut_ts:
             # The group at cut_ts may hold more entries than Loki chose to return: fetch all of it.
             group = await self._group(query, cut_ts)
+            if len(group) < sum(1 for e in batch if e.ts == cut_ts):
+                raise Unavailable(
+                    BACKEND, f"query_range for [{cut_ts}, {cut_ts + 1}) returned fewer entries than before"
+                )
         else:
             group = [e for e in batch if e.ts == cut_ts]
         out.extend(newer)
@@ -233,6 +244,7 @@ class AppLogs:
             query, start_ns=ts, end_ns=ts + 1, limit=self._max_entries, forward=False
         )
         group = canonical(streams)
+        _check_window(group, ts, ts + 1)
         if len(group) >= self._max_entries:
             raise Unavailable(
                 BACKEND,
