@@ -12,9 +12,8 @@ import websockets
 
 from tests.support.loki import LokiDouble
 
+# The checkout sits next to the read-only reference material: …/main and …/shared.
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "loki"
-if not FIXTURES.is_dir():  # the checkout sits next to shared/ (…/main and …/shared)
-    FIXTURES = pathlib.Path("/work/shared/fixtures/loki")
 
 
 def fixture(name: str) -> dict:

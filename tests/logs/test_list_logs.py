@@ -18,12 +18,12 @@ from server.logql import LabelScheme, quote
 from server.loki import LokiClient
 from server.tail import TailHub, TailSettings
 from tests.logs.conftest import loki_env
+from tests.logs.test_double import FIXTURES
 from tests.support.loki import LokiDouble
 from tests.support.platform import Tenant, new_tenant, ts
 from tests.support.procs import running_server
 
 NS = 1_000_000_000
-FIXTURES = pathlib.Path("/work/shared/fixtures/loki")
 
 
 def app_labels(tenant: Tenant, app_id: str, **extra: str) -> dict[str, str]:
