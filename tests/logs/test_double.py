@@ -10,10 +10,8 @@ import httpx
 import pytest
 import websockets
 
+from tests.logs.conftest import FIXTURES
 from tests.support.loki import LokiDouble
-
-# The checkout sits next to the read-only reference material: …/main and …/shared.
-FIXTURES = pathlib.Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "loki"
 
 
 def fixture(name: str) -> dict:

@@ -17,8 +17,7 @@ from dooor.monitoring.v1 import monitoring_pb2_grpc
 from server.logql import LabelScheme, quote
 from server.loki import LokiClient
 from server.tail import TailHub, TailSettings
-from tests.logs.conftest import loki_env
-from tests.logs.test_double import FIXTURES
+from tests.logs.conftest import FIXTURES, loki_env
 from tests.support.loki import LokiDouble
 from tests.support.platform import Tenant, new_tenant, ts
 from tests.support.procs import running_server
