@@ -57,10 +57,13 @@ class Runtime:
         self.tasks.append(asyncio.create_task(loop, name=name))  # type: ignore[arg-type]
 
     async def close(self) -> None:
-        for task in self.tasks:
+        """Cancels the loops, then runs the closers newest first. Safe to call again: each runs once."""
+        tasks, self.tasks = self.tasks, []
+        closers, self.closers = self.closers, []
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        for close in reversed(self.closers):
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for close in reversed(closers):
             await close()
 
 

@@ -35,7 +35,9 @@ class LogReader(Protocol):
 
 
 class LogStreamer(Protocol):
-    def stream_logs(self, app: App, request: pb.StreamAppLogsRequest) -> AsyncIterator[pb.StreamAppLogsResponse]: ...
+    async def open_stream(
+        self, app: App, request: pb.StreamAppLogsRequest
+    ) -> AsyncIterator[pb.StreamAppLogsResponse]: ...
 
 
 class OverviewReader(Protocol):
@@ -116,7 +118,10 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         key = await self._auth.workspace_key(context)
         validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
         app = await self._app(key, request)
-        async for message in _wired(self._cap.tail, "StreamAppLogs (Loki live tail)").stream_logs(app, request):
+        stream = await _wired(self._cap.tail, "StreamAppLogs (Loki live tail)").open_stream(app, request)
+        # Headers now: the call is accepted (the edge answers 200 at once) though no entry may come for a while.
+        await context.send_initial_metadata(())
+        async for message in stream:
             yield message
 
     @rpc.unary

@@ -344,10 +344,14 @@ class TailHub:
             upstream.end()
         await asyncio.gather(*(u.task for u in upstreams), return_exceptions=True)
 
-    async def stream_logs(self, app: App, request: pb.StreamAppLogsRequest) -> AsyncIterator[pb.StreamAppLogsResponse]:
-        workspace_id, app_id = app.workspace_id, app.id
+    async def open_stream(self, app: App, request: pb.StreamAppLogsRequest) -> AsyncIterator[pb.StreamAppLogsResponse]:
+        """Checks the request (cursor, shutdown) at once, then returns the stream of its messages.
+
+        Split in two so the servicer can tell the client "accepted" (gRPC headers) before the first entry,
+        which may be minutes away on a quiet app, while a bad cursor is still refused outright.
+        """
         signer = await self._signer()
-        digest = query_digest("stream", workspace_id, app_id, request.severity)
+        digest = query_digest("stream", app.workspace_id, app.id, request.severity)
         resume: StreamPosition | None = None
         if request.cursor:
             try:
@@ -356,6 +360,17 @@ class TailHub:
                 raise InvalidArgument("cursor", str(error)) from None
         if self._closed:
             raise Unavailable("log stream", "the server is shutting down")
+        return self._stream(app, request, signer, digest, resume)
+
+    async def _stream(
+        self,
+        app: App,
+        request: pb.StreamAppLogsRequest,
+        signer: Signer,
+        digest: bytes,
+        resume: StreamPosition | None,
+    ) -> AsyncIterator[pb.StreamAppLogsResponse]:
+        workspace_id, app_id = app.workspace_id, app.id
         key = (workspace_id, app_id, int(request.severity))
         upstream = self._upstreams.get(key)
         if upstream is None:
