@@ -26,8 +26,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-import httpx
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from server.evaluator import Evaluator
@@ -36,31 +34,16 @@ from server.prometheus import PrometheusClient
 from server.queries import Queries
 from server.rules import AlertSettings, RulesEngine
 from server.store import open_sqlite
-from tests.support.prometheus import Series, running_prometheus
+from tests.support.prometheus import CountingTransport, Series, fleet_ids, running_prometheus
 
 APPS_PER_WORKSPACE = 100
 MIB = 1048576
 
 
-class CountingTransport(httpx.AsyncHTTPTransport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        return await super().handle_async_request(request)
-
-
-def app_ids(count: int) -> Iterator[tuple[str, str]]:
-    for i in range(count):
-        yield f"ws_{i // APPS_PER_WORKSPACE:04d}", f"app_{i:05d}"
-
-
 def series_for(count: int, now: int) -> Iterator[Series]:
     times = list(range(now // 60 * 60 - 1800, now + 1200, 60))
     t0 = times[0]
-    for i, (ws, app) in enumerate(app_ids(count)):
+    for i, (ws, app) in enumerate(fleet_ids(count)):
         labels = {"workspace_id": ws, "app_id": app}
         pod = {**labels, "pod": f"{app}-0", "container": "app"}
         memory = (0.9 if i % 2 == 0 else 0.4) * 512 * MIB
@@ -77,12 +60,12 @@ async def seed_store(path: pathlib.Path, count: int) -> None:
     store = await open_sqlite(str(path))  # creates the schema through the migrations
     await store.close()
     with sqlite3.connect(path) as db:  # bulk seeding in one transaction
-        workspaces = sorted({ws for ws, _ in app_ids(count)})
+        workspaces = sorted({ws for ws, _ in fleet_ids(count)})
         db.executemany("INSERT INTO workspaces (id, name, created_ns) VALUES (?, ?, 0)", [(w, w) for w in workspaces])
         db.executemany(
             "INSERT INTO apps (id, workspace_id, name, service_name, memory_limit_mib, cpu_limit_cores, created_ns)"
             " VALUES (?, ?, ?, ?, 512, 1, 0)",
-            [(app, ws, app, app) for ws, app in app_ids(count)],
+            [(app, ws, app, app) for ws, app in fleet_ids(count)],
         )
 
 

@@ -22,8 +22,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-import httpx
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from server.evaluator import Evaluator
@@ -31,31 +29,14 @@ from server.health import HealthRecorder, HealthRules, UptimeHistory
 from server.prometheus import PrometheusClient
 from server.queries import Queries
 from server.store import open_sqlite
-from tests.support.prometheus import Series, running_prometheus
-
-APPS_PER_WORKSPACE = 100
-
-
-class CountingTransport(httpx.AsyncHTTPTransport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        return await super().handle_async_request(request)
-
-
-def app_ids(count: int) -> Iterator[tuple[str, str]]:
-    for i in range(count):
-        yield f"ws_{i // APPS_PER_WORKSPACE:04d}", f"app_{i:05d}"
+from tests.support.prometheus import CountingTransport, Series, fleet_ids, running_prometheus
 
 
 def series_for(count: int, now: int) -> Iterator[Series]:
     """Per app: 2 instances (one down for every 10th app), traffic with 2 % errors and 120 ms latency."""
     times = list(range(now // 60 * 60 - 360, now + 1200, 120))
     t0 = times[0]
-    for i, (ws, app) in enumerate(app_ids(count)):
+    for i, (ws, app) in enumerate(fleet_ids(count)):
         labels = {"workspace_id": ws, "app_id": app}
         container = {**labels, "container": "app"}
         yield Series("container_cpu_usage_seconds_total", container, [(t, 0.25 * (t - t0)) for t in times])
@@ -73,12 +54,12 @@ async def seed_store(path: pathlib.Path, count: int) -> None:
     await store.close()
     # Bulk seeding in one transaction (10,000 separate durable commits would dominate the run).
     with sqlite3.connect(path) as db:
-        workspaces = sorted({ws for ws, _ in app_ids(count)})
+        workspaces = sorted({ws for ws, _ in fleet_ids(count)})
         db.executemany("INSERT INTO workspaces (id, name, created_ns) VALUES (?, ?, 0)", [(w, w) for w in workspaces])
         db.executemany(
             "INSERT INTO apps (id, workspace_id, name, service_name, memory_limit_mib, cpu_limit_cores, created_ns)"
             " VALUES (?, ?, ?, ?, 512, 1, 0)",
-            [(app, ws, app, app) for ws, app in app_ids(count)],
+            [(app, ws, app, app) for ws, app in fleet_ids(count)],
         )
 
 

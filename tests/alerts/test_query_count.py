@@ -7,7 +7,6 @@ import pathlib
 import sqlite3
 import time
 
-import httpx
 import pytest
 
 from server.evaluator import Tick
@@ -17,18 +16,9 @@ from server.rules import AlertSettings, RulesEngine
 from server.store import open_sqlite
 from server.store.records import AlertRule
 from tests.alerts.conftest import Stage
+from tests.support.prometheus import CountingTransport
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class CountingTransport(httpx.AsyncHTTPTransport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        return await super().handle_async_request(request)
 
 
 async def queries_per_tick(stage: Stage, db: pathlib.Path, apps: int, with_rules: int = 0) -> int:

@@ -7,11 +7,11 @@ import math
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import platform_pb2 as ppb
 from tests.support.platform import ADMIN, Tenant, new_tenant
+from tests.support.status import detail
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -44,14 +44,8 @@ async def listed(tenant: Tenant) -> list[ppb.AlertRule]:
 
 
 def violation(error: grpc.aio.AioRpcError) -> tuple[str, str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            request = error_details_pb2.BadRequest()
-            detail.Unpack(request)
-            return request.field_violations[0].field, request.field_violations[0].description
-    raise AssertionError("no BadRequest detail")
+    violated = detail(error, error_details_pb2.BadRequest).field_violations[0]
+    return violated.field, violated.description
 
 
 async def test_built_in_defaults_are_listed_first_with_default_ids(tenant: Tenant) -> None:

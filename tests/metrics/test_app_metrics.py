@@ -8,12 +8,12 @@ import time
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from tests.metrics import data
 from tests.metrics.conftest import Backfilled
 from tests.support.platform import Tenant
+from tests.support.status import detail
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -94,15 +94,8 @@ async def test_unknown_period_is_invalid_argument_listing_the_allowed_values(met
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "period" in caught.value.details()
     assert "1h, 6h, 24h, 7d, 30d" in caught.value.details()
-    status = rpc_status.from_call(caught.value)
-    assert status is not None
-    violations = []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations += [v.field for v in bad.field_violations]
-    assert violations == ["period"]
+    bad = detail(caught.value, error_details_pb2.BadRequest)
+    assert [v.field for v in bad.field_violations] == ["period"]
 
 
 @pytest.mark.parametrize("period", [p[0] for p in PERIODS], ids=PERIOD_IDS)

@@ -7,7 +7,6 @@ import math
 import pathlib
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
@@ -20,20 +19,9 @@ from server.store.records import App, HealthSnapshot
 from tests.metrics import data
 from tests.metrics.conftest import Backfilled
 from tests.support.procs import free_port
+from tests.support.prometheus import CountingTransport
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class CountingTransport(httpx.AsyncHTTPTransport):
-    """A real transport that counts the HTTP requests sent through it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        return await super().handle_async_request(request)
 
 
 class Recorder:

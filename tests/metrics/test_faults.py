@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from tests.metrics import data
@@ -22,6 +21,7 @@ from tests.metrics.conftest import Backfilled, seed_apps
 from tests.metrics.flaky import Flaky
 from tests.support.platform import Tenant, new_tenant
 from tests.support.procs import ServerProcess, running_server
+from tests.support.status import detail
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -95,14 +95,7 @@ async def health_becomes(
 
 
 def error_info(error: grpc.aio.AioRpcError) -> dict[str, str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return dict(info.metadata)
-    raise AssertionError("no ErrorInfo")
+    return dict(detail(error, error_details_pb2.ErrorInfo).metadata)
 
 
 # mode → (gRPC code, text the message must contain)

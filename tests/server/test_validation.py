@@ -5,12 +5,12 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
 from server.errors import InvalidArgument
 from tests.support.platform import Tenant
+from tests.support.status import detail
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,22 +29,11 @@ def test_ids_inside_the_pattern_pass(value: str) -> None:
     assert validation.require_id("app_id", value) == value
 
 
-def _bad_request(error: grpc.aio.AioRpcError) -> error_details_pb2.BadRequest:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            return bad
-    raise AssertionError("no BadRequest detail")
-
-
 async def _invalid(call) -> tuple[str, error_details_pb2.BadRequest]:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
-    return caught.value.details(), _bad_request(caught.value)
+    return caught.value.details(), detail(caught.value, error_details_pb2.BadRequest)
 
 
 async def test_bad_app_id_names_the_field(tenant: Tenant) -> None:

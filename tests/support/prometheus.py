@@ -25,6 +25,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
+import httpx
+
 from tests.support.procs import Process, free_port
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
@@ -230,3 +232,21 @@ def wait_ready(url: str, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.05)
     raise TimeoutError(f"{url} not ready after {timeout} s")
+
+
+class CountingTransport(httpx.AsyncHTTPTransport):
+    """A real transport that counts the HTTP requests sent through it (queries per evaluator tick)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        return await super().handle_async_request(request)
+
+
+def fleet_ids(count: int, per_workspace: int = 100) -> Iterator[tuple[str, str]]:
+    """(workspace id, app id) for ``count`` apps spread over workspaces of ``per_workspace`` apps."""
+    for i in range(count):
+        yield f"ws_{i // per_workspace:04d}", f"app_{i:05d}"
