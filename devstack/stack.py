@@ -17,6 +17,7 @@ import json
 import os
 import pathlib
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,6 +160,11 @@ async def _serve_workload(workload: Workload, settings: Settings, state: dict[st
     await asyncio.gather(serving, pusher)
 
 
+def _grpcurl() -> str:
+    # The PyPI wrapper installs grpcurl into the venv, which is not on a new user's PATH.
+    return shutil.which("grpcurl") or os.path.relpath(BIN / "grpcurl")
+
+
 def _print_banner(settings: Settings, state: dict[str, str], workload: Workload) -> None:
     key, ws, edge = state["key"], state["workspace_id"], settings.edge_url
     app = workload.apps[0].id
@@ -183,7 +189,8 @@ def _print_banner(settings: Settings, state: dict[str, str], workload: Workload)
         f'curl -s {auth} "{base}/overview"',
         f'curl -s {auth} "{base}/alerts?resolved=false"',
         f'curl -s -X PATCH {auth} "{base}/alerts/<alertId>/resolve"',
-        f'grpcurl -plaintext -H \'authorization: Bearer {key}\' -d \'{{"workspace_id": "{ws}", "app_id": "{app}"}}\''
+        f"{_grpcurl()} -plaintext -H 'authorization: Bearer {key}'"
+        f""" -d '{{"workspace_id": "{ws}", "app_id": "{app}"}}'"""
         f" {settings.grpc_addr} dooor.monitoring.v1.MonitoringService/GetAppHealth",
         "",
     ]
