@@ -13,7 +13,7 @@ from server.overview import CostModel, WorkspaceOverview, day_start_ns, estimate
 from server.prometheus import PrometheusClient
 from server.store import open_sqlite
 from tests.alerts import data
-from tests.alerts.conftest import Stage, list_alerts, poll
+from tests.alerts.conftest import Stage, list_alerts, poll, ticked_after
 from tests.support.platform import Tenant, new_tenant
 
 pytestmark = pytest.mark.timeout(60)
@@ -32,9 +32,14 @@ HEALTH_FIELDS = {
 async def seeded(stage: Stage, alerts_channel: grpc.aio.Channel) -> tuple[Tenant, int]:
     """ws_overview: four apps, deploys and builds either side of 00:00 UTC today. Returns (tenant, today_ns)."""
     tenant = await new_tenant(alerts_channel, data.OVERVIEW_WORKSPACE)
+    registered = time.time()
     for app in data.OVERVIEW_APPS:
         # Limits far above the usage: no alert joins the activity this test counts.
         await tenant.add_app(app, name=f"{app}-svc", memory_limit_mib=4096)
+    # Every app has a snapshot before anything is counted: a tick landing between the overview and the
+    # GetAppHealth calls that check it would otherwise move apps from "unknown" to their status.
+    for app in data.OVERVIEW_APPS:
+        await ticked_after(tenant, app, registered)
     today = day_start_ns(time.time_ns())
     ok, failed = pb.OPERATION_STATUS_SUCCEEDED, pb.OPERATION_STATUS_FAILED
     # Today (at midnight exactly, and after): 3 deploys (1 failed), 3 builds (2 failed).
