@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+import envconfig
+from envconfig import Setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,71 +44,38 @@ class Config:
         return int(self.addr.rpartition(":")[2])
 
 
-# (field, environment variable, help). The env names are part of the public interface.
-_SETTINGS: tuple[tuple[str, str, str], ...] = (
-    ("addr", "MONITORING_EDGE_ADDR", "host:port the HTTP edge listens on"),
-    ("upstream", "MONITORING_UPSTREAM", "host:port of the monitoring gRPC server"),
-    ("cors_origins", "MONITORING_EDGE_CORS_ORIGINS", "comma-separated origins allowed by CORS"),
-    ("default_deadline_s", "MONITORING_EDGE_DEADLINE", "seconds a unary call may take without Grpc-Timeout"),
-    ("max_deadline_s", "MONITORING_EDGE_MAX_DEADLINE", "cap in seconds on a client's Grpc-Timeout"),
-    ("heartbeat_s", "MONITORING_EDGE_HEARTBEAT", "seconds of SSE silence before a keepalive comment"),
-    ("sse_retry_ms", "MONITORING_EDGE_SSE_RETRY_MS", "SSE reconnect delay announced to clients (ms)"),
-    ("stream_accept_wait_s", "MONITORING_EDGE_STREAM_ACCEPT_WAIT", "seconds to wait for a stream's acceptance"),
-    ("shutdown_grace_s", "MONITORING_EDGE_SHUTDOWN_GRACE", "seconds open connections get on SIGTERM"),
-    ("access_log", "MONITORING_EDGE_ACCESS_LOG", "true or false: log one line per request"),
-    ("log_level", "MONITORING_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"),
+# The environment variables are part of the public interface.
+_SETTINGS = (
+    Setting("addr", "MONITORING_EDGE_ADDR", "host:port the HTTP edge listens on"),
+    Setting("upstream", "MONITORING_UPSTREAM", "host:port of the monitoring gRPC server"),
+    Setting("cors_origins", "MONITORING_EDGE_CORS_ORIGINS", "comma-separated origins allowed by CORS"),
+    Setting("default_deadline_s", "MONITORING_EDGE_DEADLINE", "seconds a unary call may take without Grpc-Timeout"),
+    Setting("max_deadline_s", "MONITORING_EDGE_MAX_DEADLINE", "cap in seconds on a client's Grpc-Timeout"),
+    Setting("heartbeat_s", "MONITORING_EDGE_HEARTBEAT", "seconds of SSE silence before a keepalive comment"),
+    Setting("sse_retry_ms", "MONITORING_EDGE_SSE_RETRY_MS", "SSE reconnect delay announced to clients (ms)"),
+    Setting("stream_accept_wait_s", "MONITORING_EDGE_STREAM_ACCEPT_WAIT", "seconds to wait for a stream's acceptance"),
+    Setting("shutdown_grace_s", "MONITORING_EDGE_SHUTDOWN_GRACE", "seconds open connections get on SIGTERM"),
+    Setting("access_log", "MONITORING_EDGE_ACCESS_LOG", "true or false: log one line per request"),
+    Setting("log_level", "MONITORING_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"),
 )
 
 
-def _convert(name: str, raw: str) -> Any:
-    default = getattr(Config(), name)
-    try:
-        if isinstance(default, tuple):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
-        if isinstance(default, bool):
-            if raw.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(raw)
-            return raw.lower() in ("true", "1")
-        value = type(default)(raw)
-    except ValueError:
-        raise SystemExit(f"invalid value for {name}: {raw!r} (expected {type(default).__name__})") from None
-    if name == "addr" or name == "upstream":
-        _check_addr(name, value)
-    return value
+def parser() -> argparse.ArgumentParser:
+    description = (
+        "REST/SSE edge of the Dooor OS Monitoring API: serves /api/v1 over HTTP and calls the "
+        "gRPC MonitoringService. Each flag falls back to its environment variable."
+    )
+    return envconfig.parser("monitoring-edge", description, Config(), _SETTINGS)
+
+
+def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    config = envconfig.load(Config, parser(), _SETTINGS, argv, environ)
+    for name in ("addr", "upstream"):
+        _check_addr(name, getattr(config, name))
+    return config
 
 
 def _check_addr(name: str, value: str) -> None:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
         raise SystemExit(f"invalid value for {name}: {value!r} (expected host:port)")
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="monitoring-edge",
-        description="REST/SSE edge of the Dooor OS Monitoring API: serves /api/v1 over HTTP and calls the "
-        "gRPC MonitoringService. Each flag falls back to its environment variable.",
-    )
-    defaults = Config()
-    for name, env, help_text in _SETTINGS:
-        default = getattr(defaults, name)
-        p.add_argument(
-            "--" + name.removesuffix("_s").replace("_", "-"),
-            dest=name,
-            metavar=env,
-            help=f"{help_text} (env {env}; default {default!r})",
-        )
-    return p
-
-
-def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    environ = os.environ if environ is None else environ
-    flags = vars(parser().parse_args(argv))
-    values: dict[str, Any] = {}
-    for name, env, _ in _SETTINGS:
-        raw = flags.get(name)
-        if raw is None:
-            raw = environ.get(env)
-        if raw is not None and raw != "":
-            values[name] = _convert(name, raw)
-    return Config(**values)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import envconfig
+from envconfig import Setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,58 +38,34 @@ class Config:
     log_level: str = "INFO"
 
 
-# (field, environment variable, help). The env names are part of the public interface.
-_SETTINGS: tuple[tuple[str, str, str], ...] = (
-    ("grpc_addr", "MONITORING_GRPC_ADDR", "host:port the gRPC server listens on"),
-    ("db", "MONITORING_DB", "path of the SQLite database file"),
-    ("prometheus_url", "MONITORING_PROMETHEUS_URL", "base URL of Prometheus's HTTP API"),
-    ("loki_url", "MONITORING_LOKI_URL", "base URL of Loki's HTTP API"),
-    ("admin_token", "MONITORING_ADMIN_TOKEN", "bearer token that PlatformService requires"),
-    ("token_secret", "MONITORING_TOKEN_SECRET", "secret (16+ chars) that signs log page tokens and cursors"),
-    ("config_file", "MONITORING_CONFIG_FILE", "TOML file with query templates, labels and thresholds"),
-    ("backend_timeout_s", "MONITORING_BACKEND_TIMEOUT", "seconds before a backend request times out"),
-    ("eval_interval_s", "MONITORING_EVAL_INTERVAL", "seconds between health/alert evaluations"),
-    ("shutdown_grace_s", "MONITORING_SHUTDOWN_GRACE", "seconds in-flight calls get on SIGTERM"),
-    ("log_level", "MONITORING_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"),
+# The environment variables are part of the public interface.
+_SETTINGS = (
+    Setting("grpc_addr", "MONITORING_GRPC_ADDR", "host:port the gRPC server listens on"),
+    Setting("db", "MONITORING_DB", "path of the SQLite database file"),
+    Setting("prometheus_url", "MONITORING_PROMETHEUS_URL", "base URL of Prometheus's HTTP API"),
+    Setting("loki_url", "MONITORING_LOKI_URL", "base URL of Loki's HTTP API"),
+    Setting("admin_token", "MONITORING_ADMIN_TOKEN", "bearer token that PlatformService requires", secret=True),
+    Setting(
+        "token_secret",
+        "MONITORING_TOKEN_SECRET",
+        "secret (16+ chars) that signs log page tokens and cursors",
+        secret=True,
+    ),
+    Setting("config_file", "MONITORING_CONFIG_FILE", "TOML file with query templates, labels and thresholds"),
+    Setting("backend_timeout_s", "MONITORING_BACKEND_TIMEOUT", "seconds before a backend request times out"),
+    Setting("eval_interval_s", "MONITORING_EVAL_INTERVAL", "seconds between health/alert evaluations"),
+    Setting("shutdown_grace_s", "MONITORING_SHUTDOWN_GRACE", "seconds in-flight calls get on SIGTERM"),
+    Setting("log_level", "MONITORING_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"),
 )
 
 
-def _convert(name: str, raw: str) -> Any:
-    kind = type(getattr(Config(), name))
-    try:
-        return kind(raw)
-    except ValueError:
-        raise SystemExit(f"invalid value for {name}: {raw!r} (expected {kind.__name__})") from None
-
-
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="monitoring-server",
-        description="Dooor OS Monitoring API gRPC server. Each flag falls back to its environment variable.",
-    )
-    defaults = Config()
-    for name, env, help_text in _SETTINGS:
-        default = "" if name in ("admin_token", "token_secret") else getattr(defaults, name)
-        p.add_argument(
-            "--" + name.removesuffix("_s").replace("_", "-"),
-            dest=name,
-            metavar=env,
-            help=f"{help_text} (env {env}; default {default!r})",
-        )
-    return p
+    description = "Dooor OS Monitoring API gRPC server. Each flag falls back to its environment variable."
+    return envconfig.parser("monitoring-server", description, Config(), _SETTINGS)
 
 
 def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    environ = os.environ if environ is None else environ
-    flags = vars(parser().parse_args(argv))
-    values: dict[str, Any] = {}
-    for name, env, _ in _SETTINGS:
-        raw = flags.get(name)
-        if raw is None:
-            raw = environ.get(env)
-        if raw is not None and raw != "":
-            values[name] = _convert(name, raw)
-    return Config(**values)
+    return envconfig.load(Config, parser(), _SETTINGS, argv, environ)
 
 
 @functools.cache
