@@ -2,7 +2,7 @@
 
 ``monitoring-server --help`` lists the settings. SIGTERM or SIGINT stop the server gracefully: health
 turns NOT_SERVING, streams are ended by their capabilities, in-flight unary calls get
-``shutdown_grace_s`` to finish, then the store is closed.
+``shutdown_grace_s`` to finish, then the backend clients and the store are closed.
 """
 
 from __future__ import annotations
@@ -47,22 +47,34 @@ SERVICE_NAMES = (
 
 
 class Runtime:
-    """What the wiring started besides the servicers: background loops, and things to close on stop."""
+    """What the wiring started besides the servicers, stopped in two phases.
+
+    ``drain()`` runs before the server drains its in-flight calls: it cancels the background loops and
+    runs the ``enders`` (stream hubs end their streams cleanly, so the drain does not wait on them).
+    ``close()`` runs after the drain: the ``closers`` release what in-flight calls were still using (the
+    backend clients). Each runs once, newest first, whatever the number of calls.
+    """
 
     def __init__(self) -> None:
         self.tasks: list[asyncio.Task[None]] = []
+        self.enders: list[Callable[[], Awaitable[None]]] = []
         self.closers: list[Callable[[], Awaitable[None]]] = []
 
     def spawn(self, name: str, loop: Awaitable[None]) -> None:
         self.tasks.append(asyncio.create_task(loop, name=name))  # type: ignore[arg-type]
 
-    async def close(self) -> None:
-        """Cancels the loops, then runs the closers newest first. Safe to call again: each runs once."""
+    async def drain(self) -> None:
         tasks, self.tasks = self.tasks, []
-        closers, self.closers = self.closers, []
+        enders, self.enders = self.enders, []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for end in reversed(enders):
+            await end()
+
+    async def close(self) -> None:
+        await self.drain()
+        closers, self.closers = self.closers, []
         for close in reversed(closers):
             await close()
 
@@ -90,7 +102,8 @@ def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
     signer = signer_source(config.token_secret, store)
     app_logs = AppLogs(loki, label_scheme, signer)
     tail_hub = TailHub(loki, label_scheme, signer, tail_settings(loki_section))
-    runtime.closers += [app_logs.close, tail_hub.close]  # run in reverse, all before the Loki client closes
+    runtime.enders.append(tail_hub.close)  # open streams end before the server drains unary calls
+    runtime.closers.append(app_logs.close)  # after the drain, before the Loki client closes
 
     return Capabilities(
         metrics=MetricsService(prometheus, queries),
@@ -142,11 +155,11 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
         await stop.wait()
         log.info("stopping: draining in-flight calls for up to %.1f s", config.shutdown_grace_s)
         await health.enter_graceful_shutdown()
-        await runtime.close()
+        await runtime.drain()
         await server.stop(config.shutdown_grace_s)
     finally:
-        await runtime.close()
         await server.stop(None)
+        await runtime.close()
         await store.close()
         log.info("stopped")
 

@@ -57,6 +57,11 @@ class Flaky:
     def listening(self) -> bool:
         return self._server is not None
 
+    @property
+    def in_flight(self) -> int:
+        """Requests received and not yet answered."""
+        return sum(not handler.done() for handler in self._handlers)
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
 
