@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import pathlib
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -34,7 +33,8 @@ from server.prometheus import PrometheusClient
 from server.queries import Queries
 from server.rules import AlertSettings, RulesEngine
 from server.store import open_sqlite
-from tests.support.prometheus import CountingTransport, Series, fleet_ids, running_prometheus
+from tests.support.fleet import fleet_ids, seed_fleet_store
+from tests.support.prometheus import CountingTransport, Series, running_prometheus
 
 APPS_PER_WORKSPACE = 100
 MIB = 1048576
@@ -54,19 +54,6 @@ def series_for(count: int, now: int) -> Iterator[Series]:
         yield Series("http_request_duration_seconds_sum", labels, [(t, 1.2 * (t - t0)) for t in times])
         yield Series("http_request_duration_seconds_count", labels, [(t, 10.0 * (t - t0)) for t in times])
         yield Series("up", {**labels, "instance": "0"}, [(t, 1.0) for t in times])
-
-
-async def seed_store(path: pathlib.Path, count: int) -> None:
-    store = await open_sqlite(str(path))  # creates the schema through the migrations
-    await store.close()
-    with sqlite3.connect(path) as db:  # bulk seeding in one transaction
-        workspaces = sorted({ws for ws, _ in fleet_ids(count)})
-        db.executemany("INSERT INTO workspaces (id, name, created_ns) VALUES (?, ?, 0)", [(w, w) for w in workspaces])
-        db.executemany(
-            "INSERT INTO apps (id, workspace_id, name, service_name, memory_limit_mib, cpu_limit_cores, created_ns)"
-            " VALUES (?, ?, ?, ?, 512, 1, 0)",
-            [(app, ws, app, app) for ws, app in fleet_ids(count)],
-        )
 
 
 async def measure_engine(url: str, db: pathlib.Path, ticks: int) -> tuple[int, float, list[float], int, list[float]]:
@@ -118,7 +105,7 @@ async def main(count: int, ticks: int) -> None:
             print(f"{count} apps × 7 series backfilled, Prometheus ready in {time.perf_counter() - started:.1f} s")
             for apps in (1, count):
                 db = work / f"apps-{apps}.db"
-                await seed_store(db, apps)
+                await seed_fleet_store(db, apps)
                 queries, first, rest, fired, sampling = await measure_engine(prometheus.url, db, ticks)
                 median_rest, median_sampling = statistics.median(rest), statistics.median(sampling)
                 print(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import pathlib
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,8 @@ from server.health import HealthRecorder, HealthRules, UptimeHistory
 from server.prometheus import PrometheusClient
 from server.queries import Queries
 from server.store import open_sqlite
-from tests.support.prometheus import CountingTransport, Series, fleet_ids, running_prometheus
+from tests.support.fleet import fleet_ids, seed_fleet_store
+from tests.support.prometheus import CountingTransport, Series, running_prometheus
 
 
 def series_for(count: int, now: int) -> Iterator[Series]:
@@ -47,20 +47,6 @@ def series_for(count: int, now: int) -> Iterator[Series]:
         yield Series("http_request_duration_seconds_count", labels, [(t, 10.0 * (t - t0)) for t in times])
         yield Series("up", {**labels, "instance": "0"}, [(t, 1.0) for t in times])
         yield Series("up", {**labels, "instance": "1"}, [(t, 0.0 if i % 10 == 0 else 1.0) for t in times])
-
-
-async def seed_store(path: pathlib.Path, count: int) -> None:
-    store = await open_sqlite(str(path))  # creates the schema through the migrations
-    await store.close()
-    # Bulk seeding in one transaction (10,000 separate durable commits would dominate the run).
-    with sqlite3.connect(path) as db:
-        workspaces = sorted({ws for ws, _ in fleet_ids(count)})
-        db.executemany("INSERT INTO workspaces (id, name, created_ns) VALUES (?, ?, 0)", [(w, w) for w in workspaces])
-        db.executemany(
-            "INSERT INTO apps (id, workspace_id, name, service_name, memory_limit_mib, cpu_limit_cores, created_ns)"
-            " VALUES (?, ?, ?, ?, 512, 1, 0)",
-            [(app, ws, app, app) for ws, app in fleet_ids(count)],
-        )
 
 
 async def measure(url: str, db: pathlib.Path, ticks: int) -> tuple[int, list[float], list[float], dict[str, int]]:
@@ -99,7 +85,7 @@ async def main(count: int, ticks: int) -> None:
             print(f"{count} apps × 8 series backfilled, Prometheus ready in {time.perf_counter() - started:.1f} s")
             for apps in (1, count):
                 db = work / f"apps-{apps}.db"
-                await seed_store(db, apps)
+                await seed_fleet_store(db, apps)
                 queries, sampling, listening, statuses = await measure(prometheus.url, db, ticks)
                 total = [s + h for s, h in zip(sampling, listening, strict=True)]
                 median = statistics.median

@@ -244,9 +244,3 @@ class CountingTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests += 1
         return await super().handle_async_request(request)
-
-
-def fleet_ids(count: int, per_workspace: int = 100) -> Iterator[tuple[str, str]]:
-    """(workspace id, app id) for ``count`` apps spread over workspaces of ``per_workspace`` apps."""
-    for i in range(count):
-        yield f"ws_{i // per_workspace:04d}", f"app_{i:05d}"
