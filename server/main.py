@@ -79,7 +79,7 @@ class Runtime:
             await close()
 
 
-def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
+def wire(config: Config, store: Store, runtime: Runtime, alert_settings: AlertSettings) -> Capabilities:
     """Builds the capabilities from the config. Each backend client is created once and shared."""
     prometheus = PrometheusClient(config.prometheus_url, config.backend_timeout_s)
     runtime.closers.append(prometheus.close)
@@ -87,7 +87,6 @@ def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
     health_rules = HealthRules.from_section(config_module.file_section(config, "health"))
 
     # Everything that reacts to an evaluator tick (health snapshots, alert rules, ...): add listeners here.
-    alert_settings = AlertSettings.from_section(config_module.file_section(config, "alerts"))
     tick_listeners: list[TickListener] = [
         HealthRecorder(store, health_rules, UptimeHistory(prometheus, queries, health_rules)),
         RulesEngine(store, prometheus, queries, alert_settings),
@@ -129,13 +128,14 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
     health = health_async.HealthServicer()
     try:
         authenticator = Authenticator(store, config.admin_token)
-        capabilities = wire(config, store, runtime)
+        # Read once: the rules engine applies these thresholds, PlatformService lists them as the defaults.
+        alert_settings = AlertSettings.from_section(config_module.file_section(config, "alerts"))
+        capabilities = wire(config, store, runtime, alert_settings)
         monitoring_pb2_grpc.add_MonitoringServiceServicer_to_server(
             MonitoringServicer(store, authenticator, capabilities), server
         )
-        alert_defaults = AlertSettings.from_section(config_module.file_section(config, "alerts")).defaults
         platform_pb2_grpc.add_PlatformServiceServicer_to_server(
-            PlatformServicer(store, authenticator, alert_defaults), server
+            PlatformServicer(store, authenticator, alert_settings.defaults), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         reflection.enable_server_reflection(
