@@ -6,17 +6,23 @@ A real Prometheus over the month of backfilled test data (tests/metrics/data.py)
 monitoring-server process. For each period, rounds are interleaved: one GetAppMetrics over gRPC, then
 each of its six query_range calls alone through the same client class the server uses. The goal is
 GetAppMetrics p50 ≤ 1.2 × the slowest single query's p50 (the six run concurrently, not one after another).
+
+Each round also measures the machine's floor: the same six requests over six bare keep-alive sockets
+(a minimal HTTP/1.1 exchange, no client library, no gRPC), one alone and six at once. No client can make
+six concurrent queries cost less, relative to one, than this floor does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import pathlib
 import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
 
 import grpc
 
@@ -45,6 +51,43 @@ def p95(samples: list[float]) -> float:
     return sorted(samples)[int(0.95 * (len(samples) - 1))] * 1000
 
 
+class BareHttp:
+    """Keep-alive sockets speaking the least HTTP/1.1 Prometheus answers: a measuring instrument, not a client."""
+
+    def __init__(self, url: str, connections: int):
+        parsed = urllib.parse.urlsplit(url)
+        self._address = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+        self._size = connections
+        self._streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def open(self) -> None:
+        self._streams = [await asyncio.open_connection(*self._address) for _ in range(self._size)]
+
+    async def close(self) -> None:
+        for _, writer in self._streams:
+            writer.close()
+
+    async def query_range(self, slot: int, form: dict[str, str]) -> None:
+        reader, writer = self._streams[slot]
+        body = urllib.parse.urlencode(form).encode()
+        head = f"POST /api/v1/query_range HTTP/1.1\r\nHost: prometheus\r\nContent-Length: {len(body)}\r\n"
+        writer.write(head.encode() + b"Content-Type: application/x-www-form-urlencoded\r\n\r\n" + body)
+        status, *headers = (await reader.readuntil(b"\r\n\r\n")).decode().lower().split("\r\n")
+        lengths = [int(h.split(":")[1]) for h in headers if h.startswith("content-length:")]
+        body = await reader.readexactly(lengths[0]) if lengths else await self._chunked(reader)
+        reply = json.loads(body)
+        assert " 200 " in status and reply["data"]["result"], reply
+
+    @staticmethod
+    async def _chunked(reader: asyncio.StreamReader) -> bytes:
+        # Go's server streams bodies over 4 KiB as chunks.
+        parts = []
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            parts.append((await reader.readexactly(size + 2))[:-2])
+        await reader.readuntil(b"\r\n")  # the empty trailer
+        return b"".join(parts)
+
+
 async def bench_period(owner: Tenant, prometheus_url: str, period_name: str, rounds: int) -> dict[str, float]:
     period = NAMES[period_name]
     queries = Queries()
@@ -56,6 +99,15 @@ async def bench_period(owner: Tenant, prometheus_url: str, period_name: str, rou
     baseline: list[float] = []
     single: dict[str, list[float]] = {name: [] for name in UNITS}
     combined: list[float] = []
+    bare = BareHttp(prometheus_url, len(UNITS))
+    await bare.open()
+    bare_single: dict[str, list[float]] = {name: [] for name in UNITS}
+    bare_six: list[float] = []
+    # One pool per query: what httpcore's pool costs when six requests arrive together (docs/benchmarks.md).
+    pools = [PrometheusClient(prometheus_url, 10.0) for _ in UNITS]
+    six_pools: list[float] = []
+    # CPU seconds of this process (client side only: Prometheus and the server are other processes).
+    cpu: dict[str, list[float]] = {"one pool": [], "six pools": [], "bare sockets": []}
     # The app with a month of data (tests/metrics/data.py).
     request = pb.GetAppMetricsRequest(workspace_id=data.WORKSPACE, app_id=data.FULL, period=period)
     # The same validation, auth and store reads, without Prometheus: what any RPC costs here.
@@ -68,9 +120,10 @@ async def bench_period(owner: Tenant, prometheus_url: str, period_name: str, rou
             reply = await owner.monitoring.GetAppMetrics(request, metadata=owner.auth)
             rpc.append(time.perf_counter() - started)
             assert reply.memory.values, "the benchmark must measure real data"
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.process_time()
             await capability.app_metrics(app, period)
             in_process.append(time.perf_counter() - started)
+            cpu["one pool"].append(time.process_time() - used)
             started = time.perf_counter()
             await owner.monitoring.GetAppHealth(health, metadata=owner.auth)
             baseline.append(time.perf_counter() - started)
@@ -87,14 +140,36 @@ async def bench_period(owner: Tenant, prometheus_url: str, period_name: str, rou
             found = await client.query_range(promql, start=span.start_s, end=span.end_s, step=span.step_s)
             combined.append(time.perf_counter() - started)
             assert len(found) == len(UNITS)
+            forms = {name: _form(parts[name], span.start_s, span.end_s, span.step_s) for name in UNITS}
+            for name in UNITS:
+                started = time.perf_counter()
+                await bare.query_range(0, forms[name])
+                bare_single[name].append(time.perf_counter() - started)
+            started, used = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(bare.query_range(slot, forms[name]) for slot, name in enumerate(UNITS)))
+            bare_six.append(time.perf_counter() - started)
+            cpu["bare sockets"].append(time.process_time() - used)
+            started, used = time.perf_counter(), time.process_time()
+            await asyncio.gather(
+                *(
+                    pool.query_range(parts[name], start=span.start_s, end=span.end_s, step=span.step_s)
+                    for pool, name in zip(pools, UNITS, strict=True)
+                )
+            )
+            six_pools.append(time.perf_counter() - started)
+            cpu["six pools"].append(time.process_time() - used)
     finally:
-        await client.close()
+        for one in (client, *pools):
+            await one.close()
+        await bare.close()
     slowest = max(single, key=lambda n: p50(single[n]))
     figures = {"rpc_p50": p50(rpc), "rpc_p95": p95(rpc), "slowest_p50": p50(single[slowest])}
     figures["ratio"] = figures["rpc_p50"] / figures["slowest_p50"]
     figures["sum_p50"] = sum(p50(v) for v in single.values())
     figures["in_process_p50"] = p50(in_process)
     figures["baseline_p50"] = p50(baseline)
+    bare_slowest = max(p50(v) for v in bare_single.values())
+    figures["floor_ratio"] = p50(bare_six) / bare_slowest
     length, step = PERIODS[period]
     print(
         f"{period_name:>4} ({length // step + 1} points): GetAppMetrics p50 {figures['rpc_p50']:.2f} ms"
@@ -103,11 +178,20 @@ async def bench_period(owner: Tenant, prometheus_url: str, period_name: str, rou
         f"       the six in sequence (sum of p50s) {figures['sum_p50']:.2f} ms;"
         f" the capability in-process (six concurrent, no gRPC) p50 {figures['in_process_p50']:.2f} ms;"
         f" GetAppHealth (gRPC + auth + store, no Prometheus) p50 {figures['baseline_p50']:.2f} ms;"
-        f" one combined query of all six p50 {p50(combined):.2f} ms"
+        f" one combined query of all six p50 {p50(combined):.2f} ms\n"
+        f"       floor (bare sockets, no client library, no gRPC): six concurrent p50 {p50(bare_six):.2f} ms,"
+        f" slowest single p50 {bare_slowest:.2f} ms, ratio {figures['floor_ratio']:.2f}\n"
+        f"       six concurrent through six pools (one query each) p50 {p50(six_pools):.2f} ms;"
+        f" client CPU per six queries p50: "
+        + ", ".join(f"{label} {p50(samples):.2f} ms" for label, samples in cpu.items())
     )
     for name, samples in single.items():
         print(f"       {name:<16} p50 {p50(samples):6.2f} ms  p95 {p95(samples):6.2f} ms")
     return figures
+
+
+def _form(promql: str, start: int, end: int, step: int) -> dict[str, str]:
+    return {"query": promql, "start": str(start), "end": str(end), "step": str(step)}
 
 
 async def main(rounds: int, periods: list[str]) -> None:
