@@ -3,8 +3,9 @@
 Nothing here is written per endpoint: paths come from the ``google.api.http`` routes, parameters from
 the request fields the query may set (``request.documented_query_fields``) and the ``(from_header)``
 fields, schemas from the response descriptors with exactly the keys, nullability and enum strings
-that ``jsonmap`` renders. A server-streaming method is documented as ``text/event-stream`` with its
-event types and their data schemas under ``x-sse-events``.
+that ``jsonmap`` renders, descriptions from the proto's comments (``comments``). A server-streaming
+method is documented as ``text/event-stream`` with its event types and their data schemas under
+``x-sse-events``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import grpc
 from google.protobuf import descriptor
 from google.protobuf.descriptor import FieldDescriptor as FD
 
-from edge import jsonmap, request
+from edge import comments, jsonmap, request
 from edge.routes import Route
 
 Schema = dict[str, Any]
@@ -74,9 +75,10 @@ class _Schemas:
         return {"$ref": f"#/components/schemas/{name}"}
 
     def message(self, message: descriptor.Descriptor) -> Schema:
-        properties = {jsonmap.json_name(f): self.field(f) for f in message.fields}
+        properties = {jsonmap.json_name(f): _described(self.field(f), f) for f in message.fields}
         required = [jsonmap.json_name(f) for f in message.fields if not jsonmap.omit_when_unset(f)]
-        return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+        schema = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+        return _described(schema, message)
 
     def field(self, field: FD) -> Schema:
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
@@ -98,7 +100,12 @@ class _Schemas:
 
 def scalar_schema(field: FD) -> Schema:
     if field.type == FD.TYPE_ENUM:
-        return {"type": "string", "enum": list(jsonmap.enum_json_values(field.enum_type).values())}
+        strings = jsonmap.enum_json_values(field.enum_type)
+        schema: Schema = {"type": "string", "enum": list(strings.values())}
+        meanings = [(text, comments.of(field.enum_type.values_by_number[n])) for n, text in strings.items()]
+        if any(meaning for _, meaning in meanings):
+            schema["description"] = "\n".join(f"- `{text}`: {meaning or ''}" for text, meaning in meanings)
+        return schema
     if field.type == FD.TYPE_BOOL:
         return {"type": "boolean"}
     if field.type in _INTEGER_FORMATS:
@@ -110,6 +117,19 @@ def scalar_schema(field: FD) -> Schema:
     if field.type == FD.TYPE_MESSAGE and field.message_type.full_name == jsonmap.TIMESTAMP:
         return {"type": "string", "format": "date-time"}
     return {"type": "string"}
+
+
+def _described(schema: Schema, element: descriptor.DescriptorBase) -> Schema:
+    """``schema`` with the element's comment first in its description (an enum's own list of values after)."""
+    text = "\n\n".join(t for t in (comments.of(element), schema.get("description")) if t)
+    return {**schema, "description": text} if text else schema
+
+
+def _leaf(message: descriptor.Descriptor, path: Iterable[str]) -> FD:
+    *parents, name = path
+    for parent in parents:
+        message = message.fields_by_name[parent].message_type
+    return message.fields_by_name[name]
 
 
 def _nullable(schema: Schema) -> Schema:
@@ -126,15 +146,20 @@ def _parameters(route: Route, schemas: _Schemas) -> list[Schema]:
     params: list[Schema] = []
     for variable in route.template.variables:
         name = ".".join(variable.field_path)
-        params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+        field = _leaf(route.method.input_type, variable.field_path)
+        params.append(_described({"name": name, "in": "path", "required": True, "schema": {"type": "string"}}, field))
     bound = frozenset(v.field_path for v in route.template.variables)
     for qf in request.documented_query_fields(route.method.input_type, bound):
         schema = {"type": "array", "items": scalar_schema(qf.leaf)} if qf.repeated else scalar_schema(qf.leaf)
-        params.append({"name": qf.name, "in": "query", "required": False, "schema": schema})
+        param = {"name": qf.name, "in": "query", "required": False, "schema": schema}
+        if "description" in schema:  # an enum's list of values reads best in the parameter's own text
+            param["description"] = schema.pop("description")
+        params.append(_described(param, qf.leaf))
     for field in route.method.input_type.fields:
         header = jsonmap.from_header(field)
         if header is not None:
-            params.append({"name": header, "in": "header", "required": False, "schema": scalar_schema(field)})
+            param = {"name": header, "in": "header", "required": False, "schema": scalar_schema(field)}
+            params.append(_described(param, field))
     params.append(
         {
             "name": "Grpc-Timeout",
@@ -188,7 +213,7 @@ def _operation(route: Route, schemas: _Schemas, operation_id: str) -> Schema:
     }
     if jsonmap.allow_query_token(route.method):
         operation["security"] = [{"bearer": []}, {"queryToken": []}, {"cookieToken": []}]
-    return operation
+    return _described(operation, route.method)
 
 
 def _openapi_path(route: Route) -> str:
@@ -212,7 +237,9 @@ def document(routes: Iterable[Route], *, title: str, version: str) -> Schema:
     schemas = _Schemas()
     paths: dict[str, Schema] = {}
     seen: dict[str, int] = {}
+    services: dict[str, descriptor.ServiceDescriptor] = {}
     for route in routes:
+        services.setdefault(route.method.containing_service.name, route.method.containing_service)
         # additional_bindings share a method: the first keeps its name, the others get _2, _3 …
         seen[route.method.full_name] = count = seen.get(route.method.full_name, 0) + 1
         operation_id = route.method.name if count == 1 else f"{route.method.name}_{count}"
@@ -220,6 +247,7 @@ def document(routes: Iterable[Route], *, title: str, version: str) -> Schema:
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
+        "tags": [_described({"name": name}, service) for name, service in services.items()],
         "paths": paths,
         "components": {
             "schemas": schemas.components,
