@@ -21,7 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from edge import jsonmap, openapi, request, sse
 from edge.config import Config
-from edge.errors import ApiError, from_rpc_error, invalid_argument, method_not_allowed, route_not_found
+from edge.errors import ApiError, error_info, from_rpc_error, invalid_argument, method_not_allowed, route_not_found
 from edge.routes import Route, Router, routes_from
 
 log = logging.getLogger("edge")
@@ -33,7 +33,8 @@ TOKEN_PARAM = "access_token"
 _JSON_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _GRPC_TIMEOUT = re.compile(r"(\d{1,8})([HMSmun])")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
-_SECRET_QUERY = re.compile(r"(?i)(^|&)(access_token=)[^&]*")
+# What gRPC accepts in an ASCII metadata value: visible ASCII and the space (after "Bearer").
+_METADATA_VALUE = re.compile(r"[\x20-\x7e]*")
 
 
 def parse_grpc_timeout(value: str, cap_s: float) -> float:
@@ -48,7 +49,11 @@ def parse_grpc_timeout(value: str, cap_s: float) -> float:
 
 
 def redact_query(query: str) -> str:
-    return _SECRET_QUERY.sub(r"\1\2REDACTED", query)
+    # Decide on the decoded names, as the request parser does: `access%5Ftoken` is the token too.
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, errors="replace")
+    if not any(name.lower() == TOKEN_PARAM for name, _ in pairs):
+        return query
+    return urllib.parse.urlencode([(n, "REDACTED" if n.lower() == TOKEN_PARAM else v) for n, v in pairs])
 
 
 class Edge:
@@ -198,6 +203,15 @@ def _metadata(headers: Mapping[str, str], query: list[tuple[str, str]] | None) -
         token = next((v for k, v in query if k == TOKEN_PARAM), None) or _cookie(headers, TOKEN_PARAM)
         if token:
             auth = f"Bearer {token}"
+    if auth and not _METADATA_VALUE.fullmatch(auth):
+        # gRPC would refuse this metadata (a 500 from the channel); it is the client's malformed credential.
+        raise ApiError(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "malformed credential: send 'Authorization: Bearer dor_sk_…' (or access_token where allowed) "
+            "with a key of visible ASCII characters only",
+            [error_info("MALFORMED_CREDENTIAL")],
+            {"www-authenticate": 'Bearer realm="monitoring", error="invalid_token"'},
+        )
     return (("authorization", auth),) if auth else ()
 
 

@@ -68,8 +68,13 @@ def parse_timestamp(text: str) -> timestamp_pb2.Timestamp:
         raise _BadValue(f"expected an RFC 3339 timestamp such as 2025-01-20T14:30:00Z, got {text!r}")
     year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = m.groups()
     fields = tuple(int(x) for x in (year, month, day, hour, minute, second))
-    if not (1 <= fields[1] <= 12 and 1 <= fields[2] <= 31 and fields[3] <= 23 and fields[4] <= 59 and fields[5] <= 60):
-        raise _BadValue(f"{text!r} is not a valid date and time")
+    # Checked here because timegm would silently normalise them (Feb 31 → Mar 3); second 60 is a leap second.
+    valid_date = 1 <= fields[1] <= 12 and 1 <= fields[2] <= calendar.monthrange(fields[0], fields[1])[1]
+    valid_offset = zulu or (int(off_h) <= 23 and int(off_m) <= 59)
+    if not (valid_date and valid_offset and fields[3] <= 23 and fields[4] <= 59 and fields[5] <= 60):
+        raise _BadValue(
+            f"{text!r} is not a valid date and time; expected an RFC 3339 timestamp such as 2025-01-20T14:30:00Z"
+        )
     seconds = calendar.timegm((*fields, 0, 0, 0))
     if not zulu:
         offset = (int(off_h) * 60 + int(off_m)) * 60

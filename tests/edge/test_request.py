@@ -87,6 +87,10 @@ def test_optional_bool_distinguishes_unset_false_and_true() -> None:
         ("startTime=yesterday", "startTime", "RFC 3339"),
         ("startTime=2025-01-20T10:00:00", "startTime", "RFC 3339"),
         ("startTime=2025-13-20T10:00:00Z", "startTime", "not a valid date"),
+        ("startTime=2025-02-31T00:00:00Z", "startTime", "not a valid date and time; expected an RFC 3339"),
+        ("startTime=2024-04-31T00:00:00Z", "startTime", "not a valid date"),
+        ("endTime=2025-01-20T10:00:00%2B99:99", "endTime", "not a valid date and time; expected an RFC 3339"),
+        ("endTime=2025-01-20T10:00:00-24:00", "endTime", "not a valid date"),
         ("startTime=2025-01-20T10:00:00+02:00", "startTime", "encode it as %2B"),
         ("endTime=2025-01-20T10:00:00.123 05:30", "endTime", "encode it as %2B"),
         ("limit=1&limit=2", "limit", "given more than once"),
@@ -154,3 +158,12 @@ def test_access_token_is_redacted_from_logged_query_strings() -> None:
     assert redact_query("access_token=dor_sk_secret&severity=INFO") == "access_token=REDACTED&severity=INFO"
     assert redact_query("severity=INFO&ACCESS_TOKEN=dor_sk_secret") == "severity=INFO&ACCESS_TOKEN=REDACTED"
     assert redact_query("my_access_token=1") == "my_access_token=1"
+    # Names are compared decoded, as the request parser reads them: every spelling it accepts is redacted.
+    assert redact_query("severity=INFO&access%5Ftoken=dor_sk_secret") == "severity=INFO&access_token=REDACTED"
+    assert redact_query("%61ccess_token=dor_sk_secret") == "access_token=REDACTED"
+
+
+def test_a_leap_day_and_a_leap_second_are_valid_timestamps() -> None:
+    assert request.parse_timestamp("2024-02-29T00:00:00Z").seconds == 1709164800
+    assert request.parse_timestamp("2016-12-31T23:59:60Z").seconds == 1483228800
+    assert request.parse_timestamp("2025-01-20T10:00:00-23:59").seconds == 1737453540

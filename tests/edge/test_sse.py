@@ -174,6 +174,39 @@ async def test_the_authorization_header_wins_over_access_token(client: httpx.Asy
     assert upstream.last("app_end_both").authorization == f"Bearer {KEY}"
 
 
+async def test_a_percent_encoded_access_token_name_is_accepted_and_still_redacted(
+    client: httpx.AsyncClient, upstream: Scripted, edge: EdgeProcess
+) -> None:
+    secret = "dor_sk_" + "E" * 43
+    response = await client.get(f"{stream_path('app_end_encoded')}?access%5Ftoken={secret}")
+    assert response.status_code == 200
+    assert upstream.last("app_end_encoded").authorization == f"Bearer {secret}"
+    assert secret not in edge.log()
+    assert f"{stream_path('app_end_encoded')}?access_token=REDACTED" in edge.log()
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/api/v1/workspaces/ws_1/monitoring/apps/app_bad_key_unary/health", {"authorization": b"Bearer caf\xe9"}),
+        (stream_path("app_bad_key_header"), {"authorization": b"Bearer dor_sk_a\tb"}),
+        (stream_path("app_bad_key_query") + "?access_token=caf%C3%A9", {}),
+    ],
+    ids=["unary-header", "stream-header", "stream-query"],
+)
+async def test_a_credential_grpc_cannot_carry_is_401_before_any_call(
+    client: httpx.AsyncClient, upstream: Scripted, path: str, headers: dict[str, bytes]
+) -> None:
+    calls = len(upstream.calls)
+    response = await client.get(path, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="monitoring", error="invalid_token"'
+    error = response.json()["error"]
+    assert error["status"] == "UNAUTHENTICATED"
+    assert "malformed credential" in error["message"] and "visible ASCII" in error["message"]
+    assert len(upstream.calls) == calls
+
+
 async def test_curl_n_prints_the_events(edge: EdgeProcess) -> None:
     argv = ["curl", "-sN", "--max-time", "2", "-H", f"Authorization: Bearer {KEY}", "-H", "Accept: text/event-stream"]
     done = await asyncio.to_thread(subprocess.run, [*argv, edge.url + stream_path("app_steady")], capture_output=True)
