@@ -149,7 +149,7 @@ class _Upstream:
         self._pin: tuple[float, int] | None = None
         self._linger: asyncio.TimerHandle | None = None
         self.room = asyncio.Event()
-        self.healthy = False  # this connection was opened and back-filled (resets the backoff)
+        self.opened_at: float | None = None  # when the current tail connection was accepted (monotonic)
         self.task = asyncio.create_task(self._run(), name=f"tail {key}")
 
     # -- subscribers -----------------------------------------------------------------------------
@@ -174,6 +174,9 @@ class _Upstream:
 
     def end(self) -> None:
         self.task.cancel()
+        # Subscribers still waiting for the first connect go on to their end marker (shutdown ends with OK).
+        if not self.connected.done():
+            self.connected.set_result(None)
         for subscriber in self.subscribers:
             subscriber.end()
 
@@ -221,6 +224,11 @@ class _Upstream:
                     await asyncio.wait_for(self.room.wait(), remaining)
             self.deliver(chunk)
 
+    def refill_start(self) -> int:
+        """No entry older than this can reach subscribers again from a back-fill or Loki's replay."""
+        start = self._since()
+        return min(start, self._pin[1]) if self._pin is not None else start
+
     def _prune(self) -> None:
         self.floor = max(self.floor, self.position.ts - int(self.hub.settings.late_window_s * NS))
         bound = self.floor
@@ -247,8 +255,7 @@ class _Upstream:
         settings = self.hub.settings
         attempt = 0
         while True:
-            opened = time.monotonic()
-            self.healthy = False
+            self.opened_at = None
             try:
                 await self._follow()
             except TailClosed as closed:
@@ -259,10 +266,18 @@ class _Upstream:
                     self.hub.discard(self)
                     return
                 log.warning("tail %s: %s; retrying", self.key, error.message)
-            except Exception:
-                # A bug must not leave subscribers waiting on a dead task: log it and go round again.
+            except Exception as error:
+                # A bug must not leave subscribers waiting on a dead task: log it and go round again, or
+                # fail the first connect like any other (its waiters would otherwise wait forever).
                 log.exception("tail %s failed unexpectedly; retrying", self.key)
-            stable = self.healthy or time.monotonic() - opened >= settings.stable_after_s
+                if not self.connected.done():
+                    self.connected.set_exception(Unavailable(BACKEND, f"{type(error).__name__}: {error}"))
+                    self.hub.discard(self)
+                    return
+            # Only a connection that lived a while resets the backoff: Loki may accept the upgrade and close
+            # at once (e.g. too many tails), and that must not turn into a reconnect loop.
+            lived = time.monotonic() - self.opened_at if self.opened_at is not None else 0.0
+            stable = lived >= settings.stable_after_s
             attempt = 1 if stable else attempt + 1
             ceiling = min(settings.backoff_max_s, settings.backoff_initial_s * 2 ** (attempt - 1))
             await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
@@ -281,6 +296,7 @@ class _Upstream:
         async with self.hub.loki.tail(
             self.query, start_ns=start, limit=TAIL_REPLAY_LIMIT, delay_for=settings.delay_for
         ) as tail:
+            self.opened_at = time.monotonic()
             if not self.connected.done():
                 self.connected.set_result(None)
             # Whatever arrived before this tail was open comes from query_range; the ledger drops repeats
@@ -289,7 +305,6 @@ class _Upstream:
             async for batch in self.hub.forward(self.query, start):
                 await self.deliver_paced(batch)
             self._pin = (time.monotonic() + REPLAY_PIN_S, start)
-            self.healthy = True
             while True:
                 frame = await tail.recv(settings.watchdog_s)
                 if frame is None:
@@ -311,6 +326,13 @@ class _Upstream:
         streams = await self.hub.loki.query_range(self.query, start_ns=since, end_ns=due_before, limit=1, forward=True)
         if any(streams):
             raise TailClosed(1006, f"no frame for {settings.watchdog_s:g} s while Loki has newer entries")
+
+
+def _covered(resume: StreamPosition, identity: Identity | None) -> bool:
+    """Whether the client that resumed from ``resume`` already had this entry."""
+    if identity is None:
+        return False
+    return identity[1] < resume.ts or (identity[1] == resume.ts and entry_digest(identity) in resume.digests)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -370,6 +392,8 @@ class TailHub:
         digest: bytes,
         resume: StreamPosition | None,
     ) -> AsyncIterator[pb.StreamAppLogsResponse]:
+        if self._closed:  # closed between open_stream and the first read: open no tail nobody would close
+            return
         workspace_id, app_id = app.workspace_id, app.id
         key = (workspace_id, app_id, int(request.severity))
         upstream = self._upstreams.get(key)
@@ -379,18 +403,29 @@ class TailHub:
         subscriber = upstream.subscribe()
         try:
             await asyncio.shield(upstream.connected)
+            # Identities the replay sent, oldest first (a set to look up, a deque to prune in ts order).
             replayed: set[Identity] = set()
+            replay_order: deque[Identity] = deque()
             own: StreamPosition | None = None
             if resume is not None:
                 own = resume
                 async for message, identity in self._replay(upstream.query, resume, signer, digest):
                     replayed.add(identity)
+                    replay_order.append(identity)
                     own = advance(own, [identity])
                     yield message
-            while (event := await subscriber.next()) is not None:
+            while True:
+                # The upstream can no longer send anything older than its back-fill start: forget those.
+                bound = upstream.refill_start()
+                while replay_order and replay_order[0][1] < bound:
+                    replayed.discard(replay_order.popleft())
+                if (event := await subscriber.next()) is None:
+                    break
                 if event.identity is not None and event.identity in replayed:
                     replayed.discard(event.identity)
                     continue
+                if own is not None and resume is not None and _covered(resume, event.identity):
+                    continue  # a new upstream's back-fill reaches before the cursor: the client has these
                 if own is None or event.identity is None:
                     yield event.message
                     continue
