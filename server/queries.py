@@ -32,8 +32,11 @@ RANGE_TEMPLATES: dict[str, str] = {
         "1000 * sum(rate(http_request_duration_seconds_sum{$app}[5m]))"
         " / sum(rate(http_request_duration_seconds_count{$app}[5m]))"
     ),
+    # `or 0 * total`: client libraries create a 5xx series only at the first 5xx, and an app that never
+    # failed must read 0 %, not "no data". Zero traffic still divides by zero: no point.
     "error_rate": (
-        '100 * sum(rate(http_requests_total{$app, status=~"5.."}[5m])) / sum(rate(http_requests_total{$app}[5m]))'
+        '100 * (sum(rate(http_requests_total{$app, status=~"5.."}[5m])) or 0 * sum(rate(http_requests_total{$app}[5m])))'
+        " / sum(rate(http_requests_total{$app}[5m]))"
     ),
     # sum, not count(up == 1): an app whose instances are all down has a 0, not a missing point.
     "instance_count": "sum(up{$app})",
@@ -45,7 +48,8 @@ GROUPED_TEMPLATES: dict[str, str] = {
     "memory": 'sum by ($by) (container_memory_working_set_bytes{$all, container!="", container!="POD"}) / 1048576',
     "request_rate": "sum by ($by) (rate(http_requests_total{$all}[5m]))",
     "error_rate": (
-        '100 * sum by ($by) (rate(http_requests_total{$all, status=~"5.."}[5m]))'
+        '100 * (sum by ($by) (rate(http_requests_total{$all, status=~"5.."}[5m]))'
+        " or 0 * sum by ($by) (rate(http_requests_total{$all}[5m])))"
         " / sum by ($by) (rate(http_requests_total{$all}[5m]))"
     ),
     "latency": (
