@@ -138,9 +138,9 @@ async def test_a_tail_closed_right_after_the_upgrade_is_retried_with_growing_bac
         app = new_app("tail-limit")
         initial = 0.02
         hub = hub_for(double.url, backoff_initial_s=initial, backoff_max_s=60.0)
+        stream = await hub.open_stream(app, request(app))
+        reader = asyncio.create_task(anext(stream, END))
         try:
-            stream = await hub.open_stream(app, request(app))
-            reader = asyncio.create_task(anext(stream, END))
             start = time.monotonic()
             before = double.stats()["tails_opened"]
             retries = 7
