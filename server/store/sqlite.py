@@ -42,13 +42,27 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+_OPEN_ATTEMPTS = 20  # about 2 s of retries in all
+
+
 async def _connect(path: str) -> aiosqlite.Connection:
     # isolation_level=None: no implicit transactions; multi-statement writes use BEGIN IMMEDIATE explicitly.
     db = await aiosqlite.connect(path, isolation_level=None)
     db.row_factory = aiosqlite.Row
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000"):
-        await db.execute(f"PRAGMA {pragma}")
-    return db
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            for pragma in ("busy_timeout=5000", "journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+                await db.execute(f"PRAGMA {pragma}")
+            return db
+        except sqlite3.OperationalError as error:
+            # Processes opening a fresh file together: turning it to WAL takes an exclusive lock, and SQLite
+            # answers "locked" at once, without its busy wait, to one whose lock upgrade could deadlock.
+            if "locked" not in str(error) or attempt == _OPEN_ATTEMPTS:
+                await db.close()
+                raise
+            await asyncio.sleep(0.01 * attempt)
 
 
 async def open_sqlite(path: str) -> SqliteStore:
@@ -99,13 +113,16 @@ class SqliteStore:
         # The body must use the yielded connection.
         async with self._tx_lock:
             db = self._tx_db
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                await db.execute("BEGIN IMMEDIATE")
                 yield db
+                await db.execute("COMMIT")
             except BaseException:
-                await db.execute("ROLLBACK")
+                # Also when the caller was cancelled during BEGIN or COMMIT: aiosqlite still runs those, in
+                # order, before this rollback, and sqlite3's rollback() does nothing when no transaction is
+                # open. Otherwise a cancelled BEGIN would hold the file's write lock for good.
+                await db.rollback()
                 raise
-            await db.execute("COMMIT")
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         rows = await self._db.execute_fetchall(sql, tuple(params))
@@ -246,9 +263,11 @@ class SqliteStore:
 
     async def save_snapshots(self, snapshots: Sequence[HealthSnapshot]) -> None:
         async with self._transaction() as db:
+            # An app deleted since the tick listed it is skipped, rather than failing every app's snapshot.
             await db.executemany(
                 "INSERT OR REPLACE INTO health_snapshots (app_id, workspace_id, checked_ns, status, up_since_ns,"
-                " instance_count, error_rate, avg_latency_ms, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " instance_count, error_rate, avg_latency_ms, reasons) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM apps WHERE id = ?)",
                 [
                     (
                         s.app_id,
@@ -260,6 +279,7 @@ class SqliteStore:
                         s.error_rate,
                         s.avg_latency_ms,
                         json.dumps(list(s.reasons)),
+                        s.app_id,
                     )
                     for s in snapshots
                 ],

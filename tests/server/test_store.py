@@ -68,3 +68,38 @@ async def test_stores_opening_a_fresh_file_together_apply_each_migration_once(tm
     with sqlite3.connect(path) as db:
         versions = [row[0] for row in db.execute("SELECT version FROM schema_migrations")]
     assert len(versions) == len(set(versions)) > 1
+
+
+async def test_a_transaction_cancelled_while_waiting_for_the_lock_leaves_no_lock_behind(
+    tmp_path: pathlib.Path,
+) -> None:
+    store = await _store_with_app(tmp_path)
+    other = sqlite3.connect(str(tmp_path / "s.db"), isolation_level=None)  # another server on the same file
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        snapshot = HealthSnapshot("app_a", "ws_a", 10, "healthy", 1, 1, 0.0, 5.0, ())
+        # The loop's timers run in deadline order: the caller's deadline passes while BEGIN waits for the
+        # lock, then the other writer commits and the cancelled BEGIN goes through in aiosqlite's thread.
+        asyncio.get_running_loop().call_later(0.5, other.execute, "COMMIT")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(store.save_snapshots([snapshot]), 0.3)
+        # That BEGIN must not have left a transaction open.
+        await store.save_snapshots([snapshot])
+        await store.create_workspace("ws_b", "B", 2)  # the other connection can write too
+        assert (await store.latest_snapshot("app_a")) == snapshot
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_snapshots_of_an_app_deleted_during_the_tick_do_not_sink_the_others(tmp_path: pathlib.Path) -> None:
+    store = await _store_with_app(tmp_path)
+    try:
+        await store.upsert_app(App("app_b", "ws_a", "web", "web", 512, 1, 1))
+        await store.delete_app("ws_a", "app_b")  # between the tick listing the apps and storing its results
+        kept = HealthSnapshot("app_a", "ws_a", 10, "healthy", 1, 1, 0.0, 5.0, ())
+        await store.save_snapshots([kept, HealthSnapshot("app_b", "ws_a", 10, "healthy", 1, 1, 0.0, 5.0, ())])
+        assert await store.latest_snapshot("app_a") == kept
+        assert await store.latest_snapshot("app_b") is None
+    finally:
+        await store.close()
