@@ -84,7 +84,9 @@ async def measure_engine(url: str, db: pathlib.Path, ticks: int) -> tuple[int, f
 async def measure_overview(url: str, db: pathlib.Path, calls: int) -> tuple[float, int]:
     store = await open_sqlite(str(db))
     client = PrometheusClient(url, 60.0)
-    overview = WorkspaceOverview(store, client, "workspace_id", "app_id", CostModel(sample_interval_s=60))
+    overview = WorkspaceOverview(
+        store, client, "workspace_id", "app_id", CostModel(sample_interval_s=60), stale_after_s=60
+    )
     durations = []
     try:
         for _ in range(calls):

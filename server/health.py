@@ -251,6 +251,11 @@ class HealthRecorder:
         )
 
 
+def is_stale(snapshot: HealthSnapshot, now_ns: int, stale_after_ns: int) -> bool:
+    """A snapshot this old says nothing about now (the evaluator stopped, or cannot write): ``unknown``."""
+    return now_ns - snapshot.checked_ns > stale_after_ns
+
+
 class HealthService:
     """GetAppHealth: the latest stored snapshot, plus the last successful deploy from the store.
 
@@ -272,9 +277,10 @@ class HealthService:
             reply.reasons.append("not evaluated yet")
             return reply
         reply.last_checked_at.CopyFrom(timestamp(snapshot.checked_ns))
-        age_s = (self._clock() - snapshot.checked_ns) // NS_PER_S
-        if age_s * NS_PER_S > self._stale_after_ns:
+        at_ns = self._clock()
+        if is_stale(snapshot, at_ns, self._stale_after_ns):
             reply.status = pb.HEALTH_STATUS_UNKNOWN
+            age_s = (at_ns - snapshot.checked_ns) // NS_PER_S
             reply.reasons.append(f"last evaluation {age_s} s ago: the evaluator is not running")
             return reply
         reply.status = enum_from_json(pb.HealthStatus.DESCRIPTOR, snapshot.status)  # type: ignore[assignment]

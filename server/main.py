@@ -104,10 +104,11 @@ def wire(config: Config, store: Store, runtime: Runtime, alert_settings: AlertSe
     runtime.enders.append(tail_hub.close)  # open streams end before the server drains unary calls
     runtime.closers.append(app_logs.close)  # after the drain, before the Loki client closes
 
+    # A snapshot older than three missed ticks means the evaluator is not running: reported as unknown.
+    stale_after_s = max(3 * config.eval_interval_s, 60.0)
     return Capabilities(
         metrics=MetricsService(prometheus, queries),
-        # A snapshot older than three missed ticks means the evaluator is not running: reported as unknown.
-        health=HealthService(store, stale_after_s=max(3 * config.eval_interval_s, 60.0)),
+        health=HealthService(store, stale_after_s=stale_after_s),
         logs=app_logs,
         tail=tail_hub,
         overview=WorkspaceOverview(
@@ -116,6 +117,7 @@ def wire(config: Config, store: Store, runtime: Runtime, alert_settings: AlertSe
             queries.workspace_label,
             queries.app_label,
             CostModel.from_section(config_module.file_section(config, "cost")),
+            stale_after_s=stale_after_s,
         ),
     )
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.convert import NS_PER_S, enum_from_json, now_ns, timestamp
+from server.health import is_stale
 from server.prometheus import PrometheusClient, Sample, finite, promql_string
 from server.store import Store
 from server.store.records import Alert, App, Operation
@@ -136,6 +137,8 @@ class WorkspaceOverview:
         workspace_label: str,
         app_label: str,
         cost: CostModel,
+        *,
+        stale_after_s: float,
         clock: Callable[[], int] = now_ns,
     ):
         self._store = store
@@ -143,6 +146,8 @@ class WorkspaceOverview:
         self._workspace_label = workspace_label
         self._app_label = app_label
         self._cost = cost
+        # The same age as GetAppHealth's: the summary counts what each app's GetAppHealth would say.
+        self._stale_after_ns = int(stale_after_s * NS_PER_S)
         self._clock = clock
 
     async def overview(self, workspace_id: str) -> pb.GetWorkspaceOverviewResponse:
@@ -150,7 +155,10 @@ class WorkspaceOverview:
         apps = await self._store.list_apps(workspace_id)
         usage = await self._usage(workspace_id, {a.id for a in apps}, at_ns)
         today = day_start_ns(at_ns)
-        snapshots = {s.app_id: s.status for s in await self._store.latest_snapshots(workspace_id)}
+        snapshots = {
+            s.app_id: "unknown" if is_stale(s, at_ns, self._stale_after_ns) else s.status
+            for s in await self._store.latest_snapshots(workspace_id)
+        }
         health = dict.fromkeys(_HEALTH, 0)
         for app in apps:
             health[snapshots.get(app.id, "unknown")] += 1

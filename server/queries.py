@@ -35,7 +35,8 @@ RANGE_TEMPLATES: dict[str, str] = {
     # `or 0 * total`: client libraries create a 5xx series only at the first 5xx, and an app that never
     # failed must read 0 %, not "no data". Zero traffic still divides by zero: no point.
     "error_rate": (
-        '100 * (sum(rate(http_requests_total{$app, status=~"5.."}[5m])) or 0 * sum(rate(http_requests_total{$app}[5m])))'
+        '100 * (sum(rate(http_requests_total{$app, status=~"5.."}[5m]))'
+        " or 0 * sum(rate(http_requests_total{$app}[5m])))"
         " / sum(rate(http_requests_total{$app}[5m]))"
     ),
     # sum, not count(up == 1): an app whose instances are all down has a 0, not a missing point.
