@@ -69,7 +69,11 @@ def parse_timestamp(text: str) -> timestamp_pb2.Timestamp:
     year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = m.groups()
     fields = tuple(int(x) for x in (year, month, day, hour, minute, second))
     # Checked here because timegm would silently normalise them (Feb 31 → Mar 3); second 60 is a leap second.
-    valid_date = 1 <= fields[1] <= 12 and 1 <= fields[2] <= calendar.monthrange(fields[0], fields[1])[1]
+    valid_date = (
+        fields[0] >= 1  # year 0 does not exist (a Timestamp starts at 0001-01-01)
+        and 1 <= fields[1] <= 12
+        and 1 <= fields[2] <= calendar.monthrange(fields[0], fields[1])[1]
+    )
     valid_offset = zulu or (int(off_h) <= 23 and int(off_m) <= 59)
     if not (valid_date and valid_offset and fields[3] <= 23 and fields[4] <= 59 and fields[5] <= 60):
         raise _BadValue(

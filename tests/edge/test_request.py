@@ -88,6 +88,7 @@ def test_optional_bool_distinguishes_unset_false_and_true() -> None:
         ("startTime=2025-01-20T10:00:00", "startTime", "RFC 3339"),
         ("startTime=2025-13-20T10:00:00Z", "startTime", "not a valid date"),
         ("startTime=2025-02-31T00:00:00Z", "startTime", "not a valid date and time; expected an RFC 3339"),
+        ("startTime=0000-01-01T00:00:00Z", "startTime", "not a valid date and time; expected an RFC 3339"),
         ("startTime=2024-04-31T00:00:00Z", "startTime", "not a valid date"),
         ("endTime=2025-01-20T10:00:00%2B99:99", "endTime", "not a valid date and time; expected an RFC 3339"),
         ("endTime=2025-01-20T10:00:00-24:00", "endTime", "not a valid date"),
