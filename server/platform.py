@@ -42,6 +42,10 @@ def workspace_message(w: Workspace) -> ppb.Workspace:
     return ppb.Workspace(id=w.id, name=w.name, create_time=timestamp(w.created_ns))
 
 
+def _id_taken(app_id: str) -> FailedPrecondition:
+    return FailedPrecondition(f"app id {app_id!r} is already used by another workspace", metadata={"app_id": app_id})
+
+
 def app_message(a: App) -> ppb.App:
     return ppb.App(
         id=a.id,
@@ -137,9 +141,7 @@ class PlatformServicer(platform_pb2_grpc.PlatformServiceServicer):
             raise InvalidArgument("app.name", "is required")
         existing = await self._store.get_app(given.workspace_id, given.id)
         if existing is None and await self._store.app_exists(given.id):
-            raise FailedPrecondition(
-                f"app id {given.id!r} is already used by another workspace", metadata={"app_id": given.id}
-            )
+            raise _id_taken(given.id)
         app = App(
             id=given.id,
             workspace_id=given.workspace_id,
@@ -149,7 +151,10 @@ class PlatformServicer(platform_pb2_grpc.PlatformServiceServicer):
             cpu_limit_cores=_positive("app.cpu_limit_cores", given.cpu_limit_cores),
             created_ns=existing.created_ns if existing else now_ns(),
         )
-        return app_message(await self._store.upsert_app(app))
+        stored = await self._store.upsert_app(app)
+        if stored is None:  # another workspace created the id since the check above
+            raise _id_taken(given.id)
+        return app_message(stored)
 
     @rpc.unary
     async def ListApps(self, request: ppb.ListAppsRequest, context: grpc.aio.ServicerContext) -> ppb.ListAppsResponse:

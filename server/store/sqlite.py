@@ -148,7 +148,7 @@ class SqliteStore:
 
     # Apps
 
-    async def upsert_app(self, app: App) -> App:
+    async def upsert_app(self, app: App) -> App | None:
         await self._db.execute(
             "INSERT INTO apps (id, workspace_id, name, service_name, memory_limit_mib, cpu_limit_cores,"
             " created_ns) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
@@ -164,9 +164,7 @@ class SqliteStore:
                 app.created_ns,
             ),
         )
-        stored = await self.get_app(app.workspace_id, app.id)
-        assert stored is not None
-        return stored
+        return await self.get_app(app.workspace_id, app.id)  # None: the id belongs to another workspace
 
     async def get_app(self, workspace_id: str, app_id: str) -> App | None:
         row = await self._one("SELECT * FROM apps WHERE id = ? AND workspace_id = ?", (app_id, workspace_id))

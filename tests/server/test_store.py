@@ -103,3 +103,14 @@ async def test_snapshots_of_an_app_deleted_during_the_tick_do_not_sink_the_other
         assert await store.latest_snapshot("app_b") is None
     finally:
         await store.close()
+
+
+async def test_upserting_an_id_another_workspace_owns_changes_nothing_and_says_so(tmp_path: pathlib.Path) -> None:
+    store = await _store_with_app(tmp_path)
+    try:
+        await store.create_workspace("ws_b", "B", 1)
+        # PlatformService checks first, but two calls can pass that check together: the store decides.
+        assert await store.upsert_app(App("app_a", "ws_b", "taken", "taken", 256, 2, 5)) is None
+        assert await store.get_app("ws_a", "app_a") == App("app_a", "ws_a", "api", "api", 512, 1, 1)
+    finally:
+        await store.close()
