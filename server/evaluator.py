@@ -111,8 +111,8 @@ class Evaluator:
         apps = await self._store.list_all_apps()
         names = list(self._queries.grouped_templates)
         try:
-            results = await asyncio.gather(
-                *(self._prometheus.query(self._queries.grouped_query(n), at=tick_ns / NS_PER_S) for n in names)
+            results = await self._prometheus.query_many(
+                [self._queries.grouped_query(n) for n in names], at=tick_ns / NS_PER_S
             )
         except ServiceError as error:
             log.warning("evaluation at %d skipped: %s", tick_ns, error.message)

@@ -18,7 +18,6 @@ look; the app may well have been up) but reports no uptime.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import math
@@ -133,11 +132,12 @@ class UptimeHistory:
 
     async def up_since(self, now_ns: int) -> dict[tuple[str, str], int]:
         at = now_ns / NS_PER_S
-        last_down, first_up = await asyncio.gather(
-            *(
-                self._prometheus.query(self._queries.history_query(name, self._lookback_s, self._resolution_s), at=at)
+        last_down, first_up = await self._prometheus.query_many(
+            [
+                self._queries.history_query(name, self._lookback_s, self._resolution_s)
                 for name in ("last_down", "first_up")
-            )
+            ],
+            at=at,
         )
         down = self._by_app(last_down)
         since: dict[tuple[str, str], int] = {}

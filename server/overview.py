@@ -23,7 +23,6 @@ Prometheus down → UNAVAILABLE (or DEADLINE_EXCEEDED): no number is guessed.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 import math
@@ -185,7 +184,7 @@ class WorkspaceOverview:
         texts = [
             string.Template(self._cost.queries[n]).substitute(ws=matchers, by=by, range=f"{elapsed}s") for n in names
         ]
-        results = await asyncio.gather(*(self._prometheus.query(t, at=at_ns / NS_PER_S) for t in texts))
+        results = await self._prometheus.query_many(texts, at=at_ns / NS_PER_S)
         return {name: self._per_app(samples, app_ids) for name, samples in zip(names, results, strict=True)}
 
     def _per_app(self, samples: Sequence[Sample], app_ids: set[str]) -> dict[str, float]:

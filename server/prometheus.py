@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from server.errors import DeadlineExceeded, Unavailable
+from server.errors import DeadlineExceeded, ServiceError, Unavailable
 
 BACKEND = "prometheus"
 log = logging.getLogger("server.prometheus")
@@ -86,6 +86,19 @@ class PrometheusClient:
             params["time"] = _seconds(at)
         data = await self._call("/api/v1/query", params)
         return _instant(data)
+
+    async def query_many(self, promqls: Sequence[str], *, at: float | None = None) -> list[list[Sample]]:
+        """Instant queries at one time, run concurrently; results in the order asked.
+
+        The first to fail cancels the others, so no request is left running against Prometheus for a
+        caller that has already failed, and its error is raised.
+        """
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self.query(promql, at=at)) for promql in promqls]
+        except* ServiceError as failed:
+            raise failed.exceptions[0] from None
+        return [task.result() for task in tasks]
 
     async def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[Series]:
         """A range query: points at ``start``, ``start + step``, … ≤ ``end`` where the series has a sample."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
@@ -68,6 +70,38 @@ async def test_prometheus_errors_become_unavailable_with_the_cause(
         await call
     assert caught.value.backend == "prometheus"
     assert cause in caught.value.message
+
+
+class _Holding(httpx.AsyncHTTPTransport):
+    """A real transport that holds requests naming ``held`` until they are cancelled, and says so."""
+
+    def __init__(self, held: str) -> None:
+        super().__init__()
+        self._held = held
+        self.cancelled = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._held.encode() in request.content:
+            try:
+                await asyncio.Event().wait()  # answered only by cancellation
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+        return await super().handle_async_request(request)
+
+
+async def test_query_many_answers_in_order_and_the_first_failure_cancels_the_rest(backfilled: Backfilled) -> None:
+    holding = _Holding(held="held_query")
+    client = PrometheusClient(backfilled.prometheus.url, 60.0, transport=holding)
+    try:
+        assert [r[0].value for r in await client.query_many(["vector(1)", "vector(2)"], at=backfilled.now)] == [1, 2]
+        # One query fails at once (bad PromQL); the other would wait for the 60 s deadline if left running.
+        many = client.query_many(['label_replace(vector(1), "x", "held_query", "", "")', "sum("], at=backfilled.now)
+        with pytest.raises(Unavailable, match="bad_data"):
+            await asyncio.wait_for(many, 10)
+        assert holding.cancelled.is_set()
+    finally:
+        await client.close()
 
 
 def test_non_finite_points_are_dropped_and_summaries_cover_the_rest() -> None:
