@@ -67,6 +67,9 @@ class HealthRules:
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise SystemExit(f"config [health] {key}: must be a positive number, got {value!r}")
             values[key] = float(value)
+        for key in ("uptime_lookback_s", "uptime_resolution_s"):  # PromQL subquery durations: whole seconds
+            if key in values and not values[key].is_integer():
+                raise SystemExit(f"config [health] {key}: must be a whole number of seconds, got {section[key]!r}")
         rules = cls(**values)
         if rules.degraded_error_rate_percent > rules.unhealthy_error_rate_percent:
             raise SystemExit("config [health]: degraded_error_rate_percent exceeds unhealthy_error_rate_percent")

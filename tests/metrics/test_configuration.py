@@ -67,6 +67,7 @@ def test_bad_prometheus_sections_are_refused_naming_the_key(section: dict, messa
         ({"degraded_latency": 5}, "unknown keys ['degraded_latency']"),
         ({"degraded_latency_ms": -1}, "degraded_latency_ms: must be a positive number"),
         ({"degraded_error_rate_percent": 60}, "degraded_error_rate_percent exceeds unhealthy_error_rate_percent"),
+        ({"uptime_resolution_s": 0.5}, "uptime_resolution_s: must be a whole number of seconds, got 0.5"),
     ],
 )
 def test_bad_health_sections_are_refused_naming_the_key(section: dict, message: str) -> None:
