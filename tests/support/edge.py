@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import pathlib
 from collections.abc import Iterator, Mapping
@@ -30,6 +31,15 @@ class EdgeProcess(Process):
 
     def _healthy(self) -> bool:
         return httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200
+
+    async def logged(self, text: str) -> str:
+        """The log once it holds ``text`` (≤ 10 s): a request's access line is written after its response."""
+        for _ in range(200):
+            log = self.log()
+            if text in log:
+                break
+            await asyncio.sleep(0.05)
+        return log
 
 
 @contextlib.contextmanager
