@@ -43,26 +43,37 @@ def _migrations() -> list[tuple[int, str]]:
 
 
 _OPEN_ATTEMPTS = 20  # about 2 s of retries in all
+_PRAGMAS = ("busy_timeout=5000", "journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON")
 
 
 async def _connect(path: str) -> aiosqlite.Connection:
     # isolation_level=None: no implicit transactions; multi-statement writes use BEGIN IMMEDIATE explicitly.
     db = await aiosqlite.connect(path, isolation_level=None)
     db.row_factory = aiosqlite.Row
-    attempt = 0
-    while True:
-        attempt += 1
+    try:
+        await _configure(db)
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+async def _configure(db: aiosqlite.Connection) -> None:
+    # Processes opening a fresh file together: turning it to WAL takes an exclusive lock, and SQLite answers
+    # "locked" at once, without its busy wait, to one whose lock upgrade could deadlock. Retry, bounded.
+    for attempt in range(1, _OPEN_ATTEMPTS):
         try:
-            for pragma in ("busy_timeout=5000", "journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
-                await db.execute(f"PRAGMA {pragma}")
-            return db
+            return await _set_pragmas(db)
         except sqlite3.OperationalError as error:
-            # Processes opening a fresh file together: turning it to WAL takes an exclusive lock, and SQLite
-            # answers "locked" at once, without its busy wait, to one whose lock upgrade could deadlock.
-            if "locked" not in str(error) or attempt == _OPEN_ATTEMPTS:
-                await db.close()
+            if "locked" not in str(error):
                 raise
-            await asyncio.sleep(0.01 * attempt)
+        await asyncio.sleep(0.01 * attempt)
+    await _set_pragmas(db)  # the last attempt: its error is the caller's
+
+
+async def _set_pragmas(db: aiosqlite.Connection) -> None:
+    for pragma in _PRAGMAS:
+        await db.execute(f"PRAGMA {pragma}")
 
 
 async def open_sqlite(path: str) -> SqliteStore:
