@@ -7,7 +7,7 @@ failing pods were replaced) has no ``status="5xx"`` series at all. A real Promet
 from __future__ import annotations
 
 import pathlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import pytest
 
@@ -36,7 +36,7 @@ def _labels(app: str, **extra: str) -> dict[str, str]:
     return {"workspace_id": WORKSPACE, "app_id": app, **extra}
 
 
-def _counter(app: str, per_s: float, status: str, times: Iterator[int] | range = TIMES) -> Series:
+def _counter(app: str, per_s: float, status: str, times: Iterable[int] = TIMES) -> Series:
     return Series("http_requests_total", _labels(app, status=status), [(t, per_s * (t - START)) for t in times])
 
 
