@@ -42,10 +42,6 @@ def workspace_message(w: Workspace) -> ppb.Workspace:
     return ppb.Workspace(id=w.id, name=w.name, create_time=timestamp(w.created_ns))
 
 
-def _id_taken(app_id: str) -> FailedPrecondition:
-    return FailedPrecondition(f"app id {app_id!r} is already used by another workspace", metadata={"app_id": app_id})
-
-
 def app_message(a: App) -> ppb.App:
     return ppb.App(
         id=a.id,
@@ -140,8 +136,6 @@ class PlatformServicer(platform_pb2_grpc.PlatformServiceServicer):
         if not given.name:
             raise InvalidArgument("app.name", "is required")
         existing = await self._store.get_app(given.workspace_id, given.id)
-        if existing is None and await self._store.app_exists(given.id):
-            raise _id_taken(given.id)
         app = App(
             id=given.id,
             workspace_id=given.workspace_id,
@@ -152,8 +146,10 @@ class PlatformServicer(platform_pb2_grpc.PlatformServiceServicer):
             created_ns=existing.created_ns if existing else now_ns(),
         )
         stored = await self._store.upsert_app(app)
-        if stored is None:  # another workspace created the id since the check above
-            raise _id_taken(given.id)
+        if stored is None:  # decided by the store, in one statement: no race between a check and the write
+            raise FailedPrecondition(
+                f"app id {given.id!r} is already used by another workspace", metadata={"app_id": given.id}
+            )
         return app_message(stored)
 
     @rpc.unary

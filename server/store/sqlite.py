@@ -181,9 +181,6 @@ class SqliteStore:
         row = await self._one("SELECT * FROM apps WHERE id = ? AND workspace_id = ?", (app_id, workspace_id))
         return App(**row) if row else None
 
-    async def app_exists(self, app_id: str) -> bool:
-        return await self._one("SELECT 1 FROM apps WHERE id = ?", (app_id,)) is not None
-
     async def list_apps(self, workspace_id: str) -> list[App]:
         rows = await self._all("SELECT * FROM apps WHERE workspace_id = ? ORDER BY id", (workspace_id,))
         return [App(**row) for row in rows]

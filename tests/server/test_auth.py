@@ -67,6 +67,17 @@ async def test_app_of_another_workspace_looks_exactly_like_a_missing_app(
     assert errors[0][0] == grpc.StatusCode.NOT_FOUND
 
 
+async def test_an_app_id_another_workspace_owns_cannot_be_taken_over(tenant: Tenant, channel: grpc.aio.Channel) -> None:
+    other = await new_tenant(channel)
+    foreign = await other.add_app(memory_limit_mib=256)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await tenant.add_app(foreign.id, memory_limit_mib=4096)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already used by another workspace" in (caught.value.details() or "")
+    apps = await other.platform.ListApps(ppb.ListAppsRequest(workspace_id=other.workspace_id), metadata=ADMIN)
+    assert [(a.id, a.memory_limit_mib) for a in apps.apps] == [(foreign.id, 256)]
+
+
 async def test_revoked_key_stops_working(tenant: Tenant) -> None:
     created = await tenant.platform.CreateApiKey(
         ppb.CreateApiKeyRequest(workspace_id=tenant.workspace_id, name="short-lived"), metadata=ADMIN
