@@ -416,9 +416,10 @@ class TailHub:
                     yield message
             while True:
                 # The upstream can no longer send anything older than its back-fill start: forget those.
-                bound = upstream.refill_start()
-                while replay_order and replay_order[0][1] < bound:
-                    replayed.discard(replay_order.popleft())
+                if replay_order:  # only after a resume: the common stream pays nothing per event
+                    bound = upstream.refill_start()
+                    while replay_order and replay_order[0][1] < bound:
+                        replayed.discard(replay_order.popleft())
                 if (event := await subscriber.next()) is None:
                     break
                 if event.identity is not None and event.identity in replayed:
