@@ -229,7 +229,8 @@ def _set(message: Message, path: tuple[FD, ...], value: Any) -> None:
         setattr(message, leaf.name, value)
 
 
-def _field_by_path(message: descriptor.Descriptor, names: tuple[str, ...]) -> tuple[FD, ...]:
+def field_path(message: descriptor.Descriptor, names: tuple[str, ...]) -> tuple[FD, ...]:
+    """The fields that ``names`` (a dotted path, split) walks through from ``message``, leaf last."""
     path = []
     for name in names:
         field = message.fields_by_name[name]
@@ -262,7 +263,7 @@ def build(
     descriptor_ = route.method.input_type
     request = _message_class(descriptor_)()
     for names, text in path_params.items():
-        path = _field_by_path(descriptor_, names)
+        path = field_path(descriptor_, names)
         _assign(request, path, _display(path), text)
     fields = query_fields(descriptor_, frozenset(path_params))
     seen: set[str] = set()
