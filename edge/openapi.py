@@ -139,7 +139,7 @@ def _parameters(route: Route, schemas: _Schemas) -> list[Schema]:
     params: list[Schema] = []
     for variable in route.template.variables:
         name = ".".join(variable.field_path)
-        field = request.field_path(route.method.input_type, tuple(variable.field_path))[-1]
+        field = request.field_path(route.method.input_type, variable.field_path)[-1]
         params.append(_described({"name": name, "in": "path", "required": True, "schema": {"type": "string"}}, field))
     bound = frozenset(v.field_path for v in route.template.variables)
     for qf in request.documented_query_fields(route.method.input_type, bound):
