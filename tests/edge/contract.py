@@ -1,4 +1,4 @@
-"""The examples of the REST contract (../shared/seed/monitoring-api.txt), parsed from the file itself."""
+"""The examples of the REST contract (tests/fixtures/contract/monitoring-api.txt), parsed from the file itself."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pathlib
 import re
 from typing import Any
 
-CONTRACT = pathlib.Path(__file__).resolve().parents[3] / "shared" / "seed" / "monitoring-api.txt"
+CONTRACT = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "contract" / "monitoring-api.txt"
 _RESPONSE = re.compile(r"\nResponse\n")
 _CURL = re.compile(r'curl (?:-N )?-X (GET|PATCH|POST|PUT|DELETE) "https://[^/"]+(/api/v1/[^"?]+)\??([^"]*)"')
 

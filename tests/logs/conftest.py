@@ -13,8 +13,8 @@ from tests.support.platform import Tenant, new_tenant
 from tests.support.procs import ServerProcess, running_server
 
 TOKEN_SECRET = "logs-tests-secret-0123456789abcdef"
-# The checkout sits next to the read-only reference material: …/main and …/shared.
-FIXTURES = pathlib.Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "loki"
+# Real Loki payloads, copied into the repository (tests/fixtures/README.md says from where).
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "loki"
 
 
 def loki_env(url: str, **extra: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The Loki double answers like Loki: checked against shared/fixtures/loki (bodies, types, codes, frames)."""
+"""The Loki double answers like Loki: checked against tests/fixtures/loki (bodies, types, codes, frames)."""
 
 from __future__ import annotations
 
