@@ -27,14 +27,15 @@ from collections.abc import Iterator
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from server.evaluator import Evaluator
-from server.overview import CostModel, WorkspaceOverview
-from server.prometheus import PrometheusClient
-from server.queries import Queries
-from server.rules import AlertSettings, RulesEngine
+from server.alerts.engine import RulesEngine
+from server.config import AlertSettings, CostSettings
+from server.metrics.evaluator import Evaluator
+from server.metrics.overview import WorkspaceOverview
+from server.metrics.prometheus import PrometheusClient
+from server.metrics.promql import Queries
 from server.store import open_sqlite
-from tests.support.fleet import fleet_ids, seed_fleet_store
-from tests.support.prometheus import CountingTransport, Series, running_prometheus
+from testing.fleet import fleet_ids, seed_fleet_store
+from testing.prometheus import CountingTransport, Series, running_prometheus
 
 APPS_PER_WORKSPACE = 100
 MIB = 1048576
@@ -84,9 +85,7 @@ async def measure_engine(url: str, db: pathlib.Path, ticks: int) -> tuple[int, f
 async def measure_overview(url: str, db: pathlib.Path, calls: int) -> tuple[float, int]:
     store = await open_sqlite(str(db))
     client = PrometheusClient(url, 60.0)
-    overview = WorkspaceOverview(
-        store, client, "workspace_id", "app_id", CostModel(sample_interval_s=60), stale_after_s=60
-    )
+    overview = WorkspaceOverview(store, client, Queries(), CostSettings(sample_interval_s=60), stale_after_s=60)
     durations = []
     try:
         for _ in range(calls):

@@ -31,10 +31,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import monitoring_pb2_grpc as pb_grpc
-from tests.edge import seed
-from tests.support.edge import running_edge
-from tests.support.platform import Tenant, new_tenant
-from tests.support.procs import running_server
+from testing import alert_rows
+from testing.edge import running_edge
+from testing.platform import Tenant, new_tenant
+from testing.procs import running_server
 
 _WRK_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _WRK_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
@@ -50,7 +50,7 @@ async def _seed(channel: grpc.aio.Channel, db: pathlib.Path, alerts: int) -> Ten
         # Real rows in the file the server reads: history resolved by recovery, the newest one per type open.
         triggered = now - (alerts - i) * 60 * 10**9
         open_ = i >= alerts - len(types)
-        seed.insert_alert(
+        alert_rows.insert_alert(
             db,
             alert_id=f"alr_bench_{i:04d}",
             workspace_id=tenant.workspace_id,

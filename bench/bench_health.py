@@ -23,13 +23,14 @@ from collections.abc import Iterator
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from server.evaluator import Evaluator
-from server.health import HealthRecorder, HealthRules, UptimeHistory
-from server.prometheus import PrometheusClient
-from server.queries import Queries
+from server.config import HealthSettings
+from server.metrics.evaluator import Evaluator
+from server.metrics.health import HealthRecorder, UptimeHistory
+from server.metrics.prometheus import PrometheusClient
+from server.metrics.promql import Queries
 from server.store import open_sqlite
-from tests.support.fleet import fleet_ids, seed_fleet_store
-from tests.support.prometheus import CountingTransport, Series, running_prometheus
+from testing.fleet import fleet_ids, seed_fleet_store
+from testing.prometheus import CountingTransport, Series, running_prometheus
 
 
 def series_for(count: int, now: int) -> Iterator[Series]:
@@ -53,7 +54,7 @@ async def measure(url: str, db: pathlib.Path, ticks: int) -> tuple[int, list[flo
     store = await open_sqlite(str(db))
     transport = CountingTransport()
     client = PrometheusClient(url, 30.0, transport=transport)
-    rules = HealthRules()
+    rules = HealthSettings()
     health = HealthRecorder(store, rules, UptimeHistory(client, Queries(), rules))
     evaluator = Evaluator(store, client, Queries(), [health], interval_s=30)
     sampling, listening = [], []

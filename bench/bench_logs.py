@@ -29,9 +29,9 @@ import httpx
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from tests.support.loki import LokiDouble, running_loki
-from tests.support.platform import Tenant, new_tenant, ts
-from tests.support.procs import running_server
+from testing.loki import LokiDouble, running_loki
+from testing.platform import Tenant, new_tenant, ts
+from testing.procs import running_server
 
 NS = 1_000_000_000
 

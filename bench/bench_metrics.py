@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_metrics.py [--rounds 200] [--periods 1h,24h,7d,30d]
 
-A real Prometheus over the month of backfilled test data (tests/metrics/data.py) and a real
+A real Prometheus over the month of backfilled test data (testing/metrics_data.py) and a real
 monitoring-server process. For each period, rounds are interleaved: one GetAppMetrics over gRPC, then
 each of its six query_range calls alone through the same client class the server uses. The goal is
 GetAppMetrics p50 ≤ 1.2 × the slowest single query's p50 (the six run concurrently, not one after another).
@@ -29,15 +29,15 @@ import grpc
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.metrics import PERIODS, UNITS, MetricsService, window
-from server.prometheus import PrometheusClient
-from server.queries import Queries
+from server.metrics.app_metrics import PERIODS, UNITS, MetricsService, window
+from server.metrics.prometheus import PrometheusClient
+from server.metrics.promql import Queries
 from server.store.records import App
-from tests.metrics import data
-from tests.metrics.conftest import seed_apps
-from tests.support.platform import Tenant, new_tenant
-from tests.support.procs import running_server
-from tests.support.prometheus import running_prometheus
+from testing import metrics_data as data
+from testing.metrics_data import seed_apps
+from testing.platform import Tenant, new_tenant
+from testing.procs import running_server
+from testing.prometheus import running_prometheus
 
 LOG_LEVEL = "INFO"
 NAMES = {"1h": pb.PERIOD_1H, "6h": pb.PERIOD_6H, "24h": pb.PERIOD_24H, "7d": pb.PERIOD_7D, "30d": pb.PERIOD_30D}
@@ -108,7 +108,7 @@ async def bench_period(owner: Tenant, prometheus_url: str, period_name: str, rou
     six_pools: list[float] = []
     # CPU seconds of this process (client side only: Prometheus and the server are other processes).
     cpu: dict[str, list[float]] = {"one pool": [], "six pools": [], "bare sockets": []}
-    # The app with a month of data (tests/metrics/data.py).
+    # The app with a month of data (testing/metrics_data.py).
     request = pb.GetAppMetricsRequest(workspace_id=data.WORKSPACE, app_id=data.FULL, period=period)
     # The same validation, auth and store reads, without Prometheus: what any RPC costs here.
     health = pb.GetAppHealthRequest(workspace_id=data.WORKSPACE, app_id=data.FULL)

@@ -36,9 +36,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import monitoring_pb2_grpc
-from tests.support.loki import running_loki
-from tests.support.platform import bearer, new_tenant
-from tests.support.procs import running_server
+from testing.loki import running_loki
+from testing.platform import bearer, new_tenant
+from testing.procs import running_server
 
 CHANNELS_PER_WORKER = 10
 

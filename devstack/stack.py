@@ -2,7 +2,7 @@
 everything on Ctrl-C.
 
 Processes: Prometheus (Debian's package, scraping the demo workload every 5 s, data kept in
-``data/prometheus``), the local Loki stand-in (``tests/loki_double``; skipped when
+``data/prometheus``), the local Loki stand-in (``testing/loki_double``; skipped when
 ``MONITORING_LOKI_URL`` names a real Loki), the demo workload (in this process), ``monitoring-server``
 and ``monitoring-edge``. A second run reuses ``data/``: the database, the Prometheus data, the admin
 token and the demo key.
@@ -29,7 +29,7 @@ import uvicorn
 
 from devstack import seed
 from devstack.workload import Workload
-from tests.support.procs import Process, grpc_serving
+from testing.procs import Process, grpc_serving
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BIN = pathlib.Path(sys.executable).parent
@@ -115,7 +115,7 @@ def _prometheus_config(settings: Settings, workload: Workload, workspace_id: str
 
 def _start_prometheus(children: _Children, settings: Settings, workload: Workload, workspace_id: str) -> None:
     if not pathlib.Path("/usr/bin/prometheus").exists():
-        raise SystemExit(
+        raise RuntimeError(
             "Prometheus is not installed: run `sudo apt-get install -y prometheus` (or `make run` as root)"
         )
     (settings.data / "prometheus").mkdir(parents=True, exist_ok=True)
@@ -221,7 +221,7 @@ async def run(settings: Settings) -> None:
             if not settings.external_loki:
                 host, port = settings.loki_addr.rsplit(":", 1)
                 loki = children.start(
-                    "loki", [sys.executable, "-m", "tests.loki_double", "--host", host, "--port", port]
+                    "loki", [sys.executable, "-m", "testing.loki_double", "--host", host, "--port", port]
                 )
                 loki.wait_until(lambda: _http_ok(f"{settings.loki_url}/ready"))
             env = {

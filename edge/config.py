@@ -78,4 +78,4 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 def _check_addr(name: str, value: str) -> None:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
-        raise SystemExit(f"invalid value for {name}: {value!r} (expected host:port)")
+        raise envconfig.ConfigError(f"invalid value for {name}: {value!r} (expected host:port)")

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Iterator, Sequence
 
 import grpc
@@ -18,6 +19,7 @@ from google.protobuf import descriptor
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
+import envconfig
 from dooor.monitoring.v1 import monitoring_pb2, platform_pb2
 from edge import config as config_module
 from edge.app import Edge
@@ -99,7 +101,10 @@ async def serve(config: Config) -> None:
 
 
 def cli(argv: Sequence[str] | None = None) -> None:
-    config = config_module.load(argv)
+    try:
+        config = config_module.load(argv)
+    except envconfig.ConfigError as error:
+        sys.exit(f"monitoring-edge: {error}")
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         import uvloop

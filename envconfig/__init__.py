@@ -4,6 +4,8 @@ Shared by ``monitoring-server`` and ``monitoring-edge``, which must not import e
 is a dataclass field with an environment variable (part of the public interface) and a flag derived from
 the field's name (``backend_timeout_s`` → ``--backend-timeout``). Values are converted to the type of the
 field's default: ``str``, ``int``, ``float``, ``bool`` (true/false/1/0) or a comma-separated ``tuple``.
+
+A value that cannot be used raises :class:`ConfigError`; only a command's entry point turns it into an exit.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["Setting", "load", "parser"]
+__all__ = ["ConfigError", "Setting", "load", "parser"]
 
 C = TypeVar("C")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used. The message names the setting (its variable, flag or file key) and
+    what is allowed; the command-line entry points print it and exit with status 2."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +56,7 @@ def load(
 ) -> C:
     """An instance of ``cls``: each field from its flag, else its environment variable, else its default.
 
-    An empty value counts as unset. A value that does not convert exits with a message naming the field.
+    An empty value counts as unset. A value that does not convert raises :class:`ConfigError` naming it.
     """
     environ = os.environ if environ is None else environ
     flags = vars(cli.parse_args(argv))
@@ -60,11 +67,11 @@ def load(
         if raw is None:
             raw = environ.get(s.env)
         if raw:
-            values[s.field] = _convert(s.field, raw, getattr(defaults, s.field))
+            values[s.field] = _convert(s, raw, getattr(defaults, s.field))
     return cls(**values)
 
 
-def _convert(name: str, raw: str, default: object) -> Any:
+def _convert(setting: Setting, raw: str, default: object) -> Any:
     try:
         if isinstance(default, tuple):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -74,4 +81,7 @@ def _convert(name: str, raw: str, default: object) -> Any:
             return raw.lower() in ("true", "1")
         return type(default)(raw)
     except ValueError:
-        raise SystemExit(f"invalid value for {name}: {raw!r} (expected {type(default).__name__})") from None
+        raise ConfigError(
+            f"invalid value for {setting.field} ({setting.env} or {setting.flag}): {raw!r}"
+            f" (expected {type(default).__name__})"
+        ) from None

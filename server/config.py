@@ -1,19 +1,118 @@
-"""The server's configuration: one dataclass, read from flags, then environment variables, then defaults.
+"""The server's configuration, in one place: flags, then environment variables, then defaults, plus the TOML
+file they may name. :func:`load` returns one frozen :class:`Config`; each capability receives its part of it.
 
-Nothing else in the server reads ``os.environ``.
+Nothing else in the server reads ``os.environ`` or a TOML file. A value that cannot be used raises
+:class:`ConfigError` naming the setting (the variable or flag, or the file and its key) and what is allowed;
+only the command-line entry point turns it into an exit. docs/configuration.md documents every key.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
+import math
+import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import envconfig
-from envconfig import Setting
+from envconfig import ConfigError, Setting
+from server.alerts.thresholds import BUILT_IN, Thresholds, check_thresholds
+from server.errors import InvalidArgument
+from server.logs.logql import LabelScheme
+from server.metrics.promql import (
+    COST_TEMPLATES,
+    GROUPED_TEMPLATES,
+    HISTORY_TEMPLATES,
+    RANGE_TEMPLATES,
+    Queries,
+    check_placeholders,
+)
+from server.states import AlertType
+
+__all__ = [
+    "AlertSettings",
+    "Config",
+    "ConfigError",
+    "CostSettings",
+    "HealthSettings",
+    "LokiSettings",
+    "TailSettings",
+    "load",
+    "parser",
+    "read_file",
+]
+
+# Prometheus's and Loki's label name syntax; the one check for every label name the file can set.
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_MIN_TOKEN_SECRET_BYTES = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthSettings:
+    """``[health]``: the thresholds of the health judgement, snapshot retention and uptime history."""
+
+    degraded_error_rate_percent: float = 5.0
+    unhealthy_error_rate_percent: float = 50.0
+    degraded_latency_ms: float = 1000.0
+    unhealthy_latency_ms: float = 5000.0
+    # Snapshots older than this are deleted (the latest of each app is always younger: written every tick).
+    snapshot_retention_s: float = 86400.0
+    # After a restart, uptime continues from the stored snapshot if it is at most this old.
+    uptime_gap_s: float = 300.0
+    # At startup, how far back Prometheus's history is read to find when each app was last down, and at
+    # which resolution (outages shorter than the resolution can be missed; uptime is capped by the lookback).
+    uptime_lookback_s: float = 7 * 86400.0
+    uptime_resolution_s: float = 600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertSettings:
+    """``[alerts]``: default thresholds per type and the resolution of the hold windows.
+
+    (Its ``instance_label`` and ``[alerts.expressions]`` are PromQL, so they live in :class:`Queries`.)
+    """
+
+    defaults: Mapping[AlertType, Thresholds] = dataclasses.field(default_factory=lambda: dict(BUILT_IN))
+    # Step of the hold-window subqueries, in seconds; holds are judged at this resolution.
+    resolution_s: int = 15
+
+
+@dataclasses.dataclass(frozen=True)
+class CostSettings:
+    """``[cost]``: the prices of the overview's cost estimate (its queries are in :class:`Queries`)."""
+
+    instance_hour_usd: float = 0.01
+    memory_gib_hour_usd: float = 0.005
+    # The scrape interval of the `up` and memory series: each sample stands for this many seconds.
+    sample_interval_s: float = 15.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TailSettings:
+    """The live stream's hub (``stream_buffer`` and ``tail_*`` in ``[loki]``; the rest are fixed here)."""
+
+    buffer: int = 1000  # messages buffered per subscriber before it gets a slow_consumer gap
+    linger_s: float = 5.0  # an upstream tail stays open this long after its last subscriber leaves
+    late_window_s: float = 5.0  # how far behind the newest entry a late or refilled entry is still accepted
+    delay_for: int = 0  # Loki's delay_for (0..5 s)
+    fill_batch: int = 1000  # query_range limit while back-filling or replaying
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    stable_after_s: float = 5.0  # a connection that lived this long resets the backoff
+    pace_wait_s: float = 1.0  # how long a back-fill waits for a subscriber's buffer to have room
+    watchdog_s: float = 5.0  # a tail silent this long is checked against query_range (hung tails)
+    lookback_s: float = 2.0  # a new upstream starts this long before its first subscriber came
+
+
+@dataclasses.dataclass(frozen=True)
+class LokiSettings:
+    """``[loki]``: the tenant, the stream labels, and the tail hub's settings."""
+
+    tenant: str = ""  # sent as X-Scope-OrgID when set (a multi-tenant Loki)
+    labels: LabelScheme = dataclasses.field(default_factory=LabelScheme)
+    tail: TailSettings = dataclasses.field(default_factory=TailSettings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +135,17 @@ class Config:
     # Seconds in-flight calls get to finish on SIGTERM before they are cancelled.
     shutdown_grace_s: float = 5.0
     log_level: str = "INFO"
+    # From the TOML file (defaults when there is none).
+    queries: Queries = dataclasses.field(default_factory=Queries)
+    health: HealthSettings = dataclasses.field(default_factory=HealthSettings)
+    alerts: AlertSettings = dataclasses.field(default_factory=AlertSettings)
+    cost: CostSettings = dataclasses.field(default_factory=CostSettings)
+    loki: LokiSettings = dataclasses.field(default_factory=LokiSettings)
+
+    @property
+    def stale_after_s(self) -> float:
+        """A health snapshot older than three missed ticks means the evaluator is not running: ``unknown``."""
+        return max(3 * self.eval_interval_s, 60.0)
 
 
 # The environment variables are part of the public interface.
@@ -65,26 +175,213 @@ def parser() -> argparse.ArgumentParser:
 
 
 def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    return envconfig.load(Config, parser(), _SETTINGS, argv, environ)
+    """The whole configuration: flags and environment, then the TOML file they name (if any)."""
+    config = envconfig.load(Config, parser(), _SETTINGS, argv, environ)
+    if config.token_secret and len(config.token_secret.encode()) < _MIN_TOKEN_SECRET_BYTES:
+        raise ConfigError(
+            f"token_secret (MONITORING_TOKEN_SECRET or --token-secret): must be at least"
+            f" {_MIN_TOKEN_SECRET_BYTES} bytes long"
+        )
+    if not config.config_file:
+        return config
+    return dataclasses.replace(config, **read_file(config.config_file))
 
 
-@functools.cache
-def _read_file(path: str) -> dict[str, Any]:
+def read_file(path: str) -> dict[str, Any]:
+    """The settings a TOML file gives, as :class:`Config` fields (``queries``, ``health``, ``alerts``, ...)."""
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            tables = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as error:
-        raise SystemExit(f"cannot read config file {path}: {error}") from None
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    return from_tables(tables, source=f"config file {path}")
 
 
-def file_section(config: Config, name: str) -> dict[str, Any]:
-    """One top-level table of the TOML config file (``[prometheus]``, ``[loki]``, ...); empty when absent.
+def from_tables(tables: Mapping[str, Any], *, source: str = "config") -> dict[str, Any]:
+    """The settings of already parsed TOML tables; ``source`` names where they came from in errors."""
+    root = _Table(source, "", tables)
+    root.only(("prometheus", "health", "alerts", "cost", "loki"))
+    prometheus, alerts, cost = root.table("prometheus"), root.table("alerts"), root.table("cost")
+    return {
+        "queries": _queries(prometheus, alerts, cost),
+        "health": _health(root.table("health")),
+        "alerts": _alerts(alerts),
+        "cost": _cost(cost),
+        "loki": _loki(root.table("loki")),
+    }
 
-    Each capability reads and validates its own section; docs/configuration.md documents them all.
-    """
-    if not config.config_file:
-        return {}
-    section = _read_file(config.config_file).get(name, {})
-    if not isinstance(section, dict):
-        raise SystemExit(f"config file {config.config_file}: [{name}] must be a table")
-    return section
+
+# -- one function per table -------------------------------------------------------------------------------
+
+
+def _queries(prometheus: _Table, alerts: _Table, cost: _Table) -> Queries:
+    """``[prometheus]`` and its template tables, ``[alerts]`` instance_label and expressions, ``[cost.queries]``."""
+    prometheus.only(("workspace_label", "app_label", "range", "grouped", "history"))
+    defaults = Queries()
+    return Queries(
+        workspace_label=prometheus.label("workspace_label", defaults.workspace_label),
+        app_label=prometheus.label("app_label", defaults.app_label),
+        instance_label=alerts.label("instance_label", defaults.instance_label),
+        range_templates={**RANGE_TEMPLATES, **prometheus.table("range").templates("range", RANGE_TEMPLATES)},
+        grouped_templates={**GROUPED_TEMPLATES, **prometheus.table("grouped").templates("grouped", GROUPED_TEMPLATES)},
+        history_templates={**HISTORY_TEMPLATES, **prometheus.table("history").templates("history", HISTORY_TEMPLATES)},
+        alert_templates=alerts.table("expressions").templates("alert", AlertType),
+        cost_templates={**COST_TEMPLATES, **cost.table("queries").templates("cost", COST_TEMPLATES)},
+    )
+
+
+def _health(table: _Table) -> HealthSettings:
+    defaults = HealthSettings()
+    names = [f.name for f in dataclasses.fields(HealthSettings)]
+    table.only(names)
+    values = {name: table.number(name, getattr(defaults, name), positive=True) for name in names}
+    for name in ("uptime_lookback_s", "uptime_resolution_s"):  # PromQL subquery durations: whole seconds
+        if not values[name].is_integer():
+            raise table.error(name, f"must be a whole number of seconds, got {values[name]:g}")
+    settings = HealthSettings(**values)
+    if settings.degraded_error_rate_percent > settings.unhealthy_error_rate_percent:
+        raise table.error(None, "degraded_error_rate_percent exceeds unhealthy_error_rate_percent")
+    if settings.degraded_latency_ms > settings.unhealthy_latency_ms:
+        raise table.error(None, "degraded_latency_ms exceeds unhealthy_latency_ms")
+    return settings
+
+
+def _alerts(table: _Table) -> AlertSettings:
+    table.only(("defaults", "resolution_s", "instance_label", "expressions"))
+    resolution = table.integer("resolution_s", AlertSettings.resolution_s, lowest=1, highest=3600)
+    overrides = table.table("defaults")
+    overrides.only(AlertType)
+    defaults = dict(BUILT_IN)
+    for alert_type in AlertType:
+        if alert_type in overrides.values:
+            defaults[alert_type] = _thresholds(overrides.table(alert_type), BUILT_IN[alert_type])
+    return AlertSettings(defaults=defaults, resolution_s=resolution)
+
+
+def _thresholds(table: _Table, base: Thresholds) -> Thresholds:
+    table.only(("warning", "critical", "recovery", "hold_seconds"))
+    merged = Thresholds(
+        warning=table.number("warning", base.warning),
+        critical=table.number("critical", base.critical),
+        recovery=table.number("recovery", base.recovery),
+        hold_seconds=table.integer("hold_seconds", base.hold_seconds, lowest=0),
+    )
+    try:
+        return check_thresholds(merged)
+    except InvalidArgument as error:
+        raise table.error(None, error.message) from None
+
+
+def _cost(table: _Table) -> CostSettings:
+    names = [f.name for f in dataclasses.fields(CostSettings)]
+    table.only((*names, "queries"))
+    defaults = CostSettings()
+    settings = CostSettings(**{name: table.number(name, getattr(defaults, name)) for name in names})
+    if settings.sample_interval_s <= 0:
+        raise table.error("sample_interval_s", "must be greater than 0")
+    return settings
+
+
+def _loki(table: _Table) -> LokiSettings:
+    table.only(
+        (
+            "tenant",
+            "workspace_label",
+            "app_label",
+            "level_label",
+            "level_fallback_label",
+            "stream_buffer",
+            "tail_linger_s",
+            "tail_late_window_s",
+            "tail_delay_for",
+            "tail_watchdog_s",
+        )
+    )
+    labels, tail = LabelScheme(), TailSettings()
+    tenant = table.values.get("tenant", "")
+    if not isinstance(tenant, str):
+        raise table.error("tenant", f"must be a string, got {tenant!r}")
+    return LokiSettings(
+        tenant=tenant,
+        labels=LabelScheme(
+            workspace_label=table.label("workspace_label", labels.workspace_label),
+            app_label=table.label("app_label", labels.app_label),
+            level_label=table.label("level_label", labels.level_label),
+            level_fallback_label=table.label("level_fallback_label", labels.level_fallback_label),
+        ),
+        tail=dataclasses.replace(
+            tail,
+            buffer=table.integer("stream_buffer", tail.buffer, lowest=2),
+            linger_s=table.number("tail_linger_s", tail.linger_s),
+            late_window_s=table.number("tail_late_window_s", tail.late_window_s),
+            delay_for=table.integer("tail_delay_for", tail.delay_for, lowest=0, highest=5, why="Loki's limit"),
+            watchdog_s=table.number("tail_watchdog_s", tail.watchdog_s, lowest=0.5),
+        ),
+    )
+
+
+# -- reading one table ------------------------------------------------------------------------------------
+
+
+class _Table:
+    """One TOML table and where it came from; its readers raise ConfigError naming the file and the key."""
+
+    def __init__(self, source: str, name: str, values: Mapping[str, Any]):
+        self.source = source
+        self.name = name
+        self.values = values
+
+    def error(self, key: str | None, problem: str) -> ConfigError:
+        where = f"[{self.name}]" if self.name else "top level"
+        return ConfigError(f"{self.source}: {where}{' ' + key if key else ''}: {problem}")
+
+    def only(self, allowed: Iterable[str]) -> None:
+        allowed = sorted(str(key) for key in allowed)
+        unknown = sorted(set(self.values) - set(allowed))
+        if unknown:
+            raise self.error(None, f"unknown keys {unknown}; allowed: {allowed}")
+
+    def table(self, key: str) -> _Table:
+        """A sub-table; empty when absent."""
+        value = self.values.get(key, {})
+        if not isinstance(value, Mapping):
+            raise self.error(key, "must be a table")
+        return _Table(self.source, f"{self.name}.{key}" if self.name else key, value)
+
+    def label(self, key: str, default: str) -> str:
+        value = self.values.get(key, default)
+        if not isinstance(value, str) or not _LABEL_NAME.fullmatch(value):
+            raise self.error(key, f"{value!r} is not a label name (expected {_LABEL_NAME.pattern})")
+        return value
+
+    def number(self, key: str, default: float, *, positive: bool = False, lowest: float = 0.0) -> float:
+        value = self.values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.error(key, f"must be a finite number, got {value!r}")
+        if positive and value <= 0:
+            raise self.error(key, f"must be a positive number, got {value!r}")
+        if value < lowest:
+            raise self.error(key, f"must be a number ≥ {lowest:g}, got {value!r}")
+        return float(value)
+
+    def integer(self, key: str, default: int, *, lowest: int, highest: int | None = None, why: str = "") -> int:
+        value = self.values.get(key, default)
+        bounds = f"from {lowest} to {highest}" if highest is not None else f"≥ {lowest}"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be an integer {bounds}, got {value!r}")
+        if value < lowest or (highest is not None and value > highest):
+            raise self.error(key, f"must be an integer {bounds}{f' ({why})' if why else ''}, got {value!r}")
+        return value
+
+    def templates(self, family: str, known: Iterable[str]) -> dict[str, str]:
+        """The PromQL overrides of one template table, each filled once so a typo fails now."""
+        self.only(known)
+        out: dict[str, str] = {}
+        for key, value in self.values.items():
+            if not isinstance(value, str) or not value.strip():
+                raise self.error(key, "must be a non-empty PromQL string")
+            problem = check_placeholders(family, value)
+            if problem is not None:
+                raise self.error(key, f"{problem} in {value!r}")
+            out[key] = value
+        return out

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
@@ -20,23 +21,21 @@ from grpc_reflection.v1alpha import reflection
 
 from dooor.monitoring.v1 import monitoring_pb2, monitoring_pb2_grpc, platform_pb2, platform_pb2_grpc
 from server import config as config_module
-from server import queries as queries_module
-from server.auth import Authenticator
-from server.config import Config
-from server.cursor import signer_source
-from server.evaluator import Evaluator, TickListener
-from server.health import HealthRecorder, HealthRules, HealthService, UptimeHistory
-from server.logql import LabelScheme
-from server.logs import AppLogs
-from server.loki import LokiClient
-from server.metrics import MetricsService
-from server.overview import CostModel, WorkspaceOverview
-from server.platform import PlatformServicer
-from server.prometheus import PrometheusClient
-from server.rules import AlertSettings, RulesEngine
-from server.servicer import Capabilities, MonitoringServicer
+from server.alerts.engine import RulesEngine
+from server.api.auth import Authenticator
+from server.api.monitoring import Capabilities, MonitoringServicer
+from server.api.platform import PlatformServicer
+from server.config import Config, ConfigError
+from server.logs.listing import AppLogs
+from server.logs.loki import LokiClient
+from server.logs.tail import TailHub
+from server.logs.tokens import signer_source
+from server.metrics.app_metrics import MetricsService
+from server.metrics.evaluator import Evaluator, TickListener
+from server.metrics.health import HealthRecorder, HealthService, UptimeHistory
+from server.metrics.overview import WorkspaceOverview
+from server.metrics.prometheus import PrometheusClient
 from server.store import Store, open_sqlite
-from server.tail import TailHub, tail_settings
 
 log = logging.getLogger("server")
 
@@ -79,46 +78,34 @@ class Runtime:
             await close()
 
 
-def wire(config: Config, store: Store, runtime: Runtime, alert_settings: AlertSettings) -> Capabilities:
+def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
     """Builds the capabilities from the config. Each backend client is created once and shared."""
     prometheus = PrometheusClient(config.prometheus_url, config.backend_timeout_s)
     runtime.closers.append(prometheus.close)
-    queries = queries_module.from_section(config_module.file_section(config, "prometheus"))
-    health_rules = HealthRules.from_section(config_module.file_section(config, "health"))
+    queries = config.queries
 
     # Everything that reacts to an evaluator tick (health snapshots, alert rules, ...): add listeners here.
     tick_listeners: list[TickListener] = [
-        HealthRecorder(store, health_rules, UptimeHistory(prometheus, queries, health_rules)),
-        RulesEngine(store, prometheus, queries, alert_settings),
+        HealthRecorder(store, config.health, UptimeHistory(prometheus, queries, config.health)),
+        RulesEngine(store, prometheus, queries, config.alerts),
     ]
     evaluator = Evaluator(store, prometheus, queries, tick_listeners, interval_s=config.eval_interval_s)
     runtime.spawn("evaluator", evaluator.run())
 
-    loki_section = config_module.file_section(config, "loki")
-    loki = LokiClient(config.loki_url, timeout_s=config.backend_timeout_s, tenant=str(loki_section.get("tenant", "")))
+    loki = LokiClient(config.loki_url, timeout_s=config.backend_timeout_s, tenant=config.loki.tenant)
     runtime.closers.append(loki.close)
-    label_scheme = LabelScheme.from_section(loki_section)
     signer = signer_source(config.token_secret, store)
-    app_logs = AppLogs(loki, label_scheme, signer)
-    tail_hub = TailHub(loki, label_scheme, signer, tail_settings(loki_section))
+    app_logs = AppLogs(loki, config.loki.labels, signer)
+    tail_hub = TailHub(loki, config.loki.labels, signer, config.loki.tail)
     runtime.enders.append(tail_hub.close)  # open streams end before the server drains unary calls
     runtime.closers.append(app_logs.close)  # after the drain, before the Loki client closes
 
-    # A snapshot older than three missed ticks means the evaluator is not running: reported as unknown.
-    stale_after_s = max(3 * config.eval_interval_s, 60.0)
     return Capabilities(
         metrics=MetricsService(prometheus, queries),
-        health=HealthService(store, stale_after_s=stale_after_s),
+        health=HealthService(store, stale_after_s=config.stale_after_s),
         logs=app_logs,
         tail=tail_hub,
-        overview=WorkspaceOverview(
-            store,
-            prometheus,
-            queries.workspace_label,
-            queries.app_label,
-            CostModel.from_section(config_module.file_section(config, "cost")),
-            stale_after_s=stale_after_s,
-        ),
+        overview=WorkspaceOverview(store, prometheus, queries, config.cost, stale_after_s=config.stale_after_s),
     )
 
 
@@ -130,14 +117,12 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
     health = health_async.HealthServicer()
     try:
         authenticator = Authenticator(store, config.admin_token)
-        # Read once: the rules engine applies these thresholds, PlatformService lists them as the defaults.
-        alert_settings = AlertSettings.from_section(config_module.file_section(config, "alerts"))
-        capabilities = wire(config, store, runtime, alert_settings)
+        capabilities = wire(config, store, runtime)
         monitoring_pb2_grpc.add_MonitoringServiceServicer_to_server(
             MonitoringServicer(store, authenticator, capabilities), server
         )
         platform_pb2_grpc.add_PlatformServiceServicer_to_server(
-            PlatformServicer(store, authenticator, alert_settings.defaults), server
+            PlatformServicer(store, authenticator, config.alerts.defaults), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         reflection.enable_server_reflection(
@@ -167,7 +152,10 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
 
 
 def cli(argv: Sequence[str] | None = None) -> None:
-    config = config_module.load(argv)
+    try:
+        config = config_module.load(argv)
+    except ConfigError as error:
+        sys.exit(f"monitoring-server: {error}")
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def run() -> None:

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 import grpc
 import pytest
 
-from tests.support.platform import Tenant, new_tenant
-from tests.support.procs import ServerProcess, running_server
+from testing.platform import Tenant, new_tenant
+from testing.procs import ServerProcess, running_server
 
 
 @pytest.fixture(scope="session")

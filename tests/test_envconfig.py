@@ -45,6 +45,6 @@ def test_values_take_the_type_of_the_default() -> None:
 
 
 @pytest.mark.parametrize(("env", "value"), [("X_TIMEOUT", "soon"), ("X_VERBOSE", "yes")])
-def test_a_bad_value_exits_naming_the_field(env: str, value: str) -> None:
-    with pytest.raises(SystemExit, match=r"invalid value for \w+"):
+def test_a_bad_value_is_refused_naming_the_field_and_variable(env: str, value: str) -> None:
+    with pytest.raises(envconfig.ConfigError, match=rf"invalid value for \w+ \({env} or --\w+\)"):
         _load([], {env: value})

@@ -1,9 +1,23 @@
-"""The rows the store reads and writes, as plain frozen dataclasses (no protobuf, no SQL)."""
+"""The rows the store reads and writes, as plain frozen dataclasses (no protobuf, no SQL).
+
+States are the types of :mod:`server.states`. A row read back from a database column arrives as a plain
+string; ``__post_init__`` turns it into the member, so every backend hands the logic the same types.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
+
+from server.states import AlertSeverity, AlertType, HealthStatus, OperationStatus, ResolvedBy
+
+
+def _coerce(record: Any, **types: Any) -> None:
+    for name, kind in types.items():
+        value = getattr(record, name)
+        if value is not None and type(value) is not kind:
+            object.__setattr__(record, name, kind(value))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,14 +40,17 @@ class App:
 
 @dataclasses.dataclass(frozen=True)
 class Operation:
-    """A deploy or a build. ``status`` is the documented string: queued, running, succeeded, failed, canceled."""
+    """A deploy or a build."""
 
     id: str
     app_id: str
     workspace_id: str
-    status: str
+    status: OperationStatus
     started_ns: int
     finished_ns: int | None
+
+    def __post_init__(self) -> None:
+        _coerce(self, status=OperationStatus)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,44 +65,50 @@ class ApiKey:
 
 @dataclasses.dataclass(frozen=True)
 class HealthSnapshot:
-    """``status`` is the documented string: healthy, degraded, unhealthy, unknown."""
+    """One app's judgement at one evaluator tick."""
 
     app_id: str
     workspace_id: str
     checked_ns: int
-    status: str
+    status: HealthStatus
     up_since_ns: int | None
     instance_count: int | None
     error_rate: float | None
     avg_latency_ms: float | None
     reasons: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        _coerce(self, status=HealthStatus)
+
 
 @dataclasses.dataclass(frozen=True)
 class Alert:
-    """``type`` and ``severity`` are the documented strings (high_memory, warning, ...)."""
+    """A fired alert, open until ``resolved_ns`` is set."""
 
     id: str
     workspace_id: str
     app_id: str
-    type: str
-    severity: str
+    type: AlertType
+    severity: AlertSeverity
     message: str
     triggered_ns: int
     resolved_ns: int | None
-    resolved_by: str | None
+    resolved_by: ResolvedBy | None
     # Set once the metric was seen recovered after a manual resolution (see docs/alerts-and-overview.md).
     rearmed_ns: int | None = None
+
+    def __post_init__(self) -> None:
+        _coerce(self, type=AlertType, severity=AlertSeverity, resolved_by=ResolvedBy)
 
 
 @dataclasses.dataclass(frozen=True)
 class AlertRule:
-    """A threshold override. ``app_id`` is None for a workspace-wide rule; ``type`` is high_cpu, ..."""
+    """A threshold override. ``app_id`` is None for a workspace-wide rule."""
 
     id: str
     workspace_id: str
     app_id: str | None
-    type: str
+    type: AlertType
     warning_threshold: float
     critical_threshold: float
     recovery_threshold: float
@@ -93,19 +116,22 @@ class AlertRule:
     created_ns: int
     updated_ns: int
 
+    def __post_init__(self) -> None:
+        _coerce(self, type=AlertType)
+
 
 @dataclasses.dataclass(frozen=True)
 class AlertChanges:
-    """What one tick of the rules engine decided, applied in one transaction (see server/rules.py)."""
+    """What one tick of the rules engine decided, applied in one transaction (see server/alerts/engine.py)."""
 
     now_ns: int
     fire: Sequence[Alert] = ()
     # Ids of open alerts whose metric recovered: resolved at ``now_ns`` by "recovery".
     resolve: Sequence[str] = ()
     # (alert id, severity, message) of open alerts whose breach reached a higher level.
-    escalate: Sequence[tuple[str, str, str]] = ()
+    escalate: Sequence[tuple[str, AlertSeverity, str]] = ()
     # (app id, alert type) whose metric recovered after a manual resolution.
-    rearm: Sequence[tuple[str, str]] = ()
+    rearm: Sequence[tuple[str, AlertType]] = ()
 
     def __bool__(self) -> bool:
         return bool(self.fire or self.resolve or self.escalate or self.rearm)

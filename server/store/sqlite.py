@@ -16,10 +16,11 @@ from typing import Any
 
 import aiosqlite
 
+from server.states import OperationKind, OperationStatus, ResolvedBy
 from server.store.records import Alert, AlertChanges, AlertRule, ApiKey, App, HealthSnapshot, Operation, Workspace
 
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
-_OPERATION_TABLES = {"deploy": "deploys", "build": "builds"}
+_OPERATION_TABLES = {OperationKind.DEPLOY: "deploys", OperationKind.BUILD: "builds"}
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -194,7 +195,7 @@ class SqliteStore:
 
     # Deploys and builds
 
-    async def record_operation(self, kind: str, op: Operation) -> Operation:
+    async def record_operation(self, kind: OperationKind, op: Operation) -> Operation:
         table = _OPERATION_TABLES[kind]
         await self._db.execute(
             f"INSERT INTO {table} (app_id, id, workspace_id, status, started_ns, finished_ns)"
@@ -204,14 +205,14 @@ class SqliteStore:
         )
         return op
 
-    async def last_deploy_started_ns(self, app_id: str, status: str) -> int | None:
+    async def last_deploy_started_ns(self, app_id: str, status: OperationStatus) -> int | None:
         row = await self._one(
             "SELECT max(started_ns) AS t FROM deploys WHERE app_id = ? AND status = ?", (app_id, status)
         )
         return row["t"] if row else None
 
     async def count_operations(
-        self, kind: str, workspace_id: str, *, since_ns: int = 0, status: str | None = None
+        self, kind: OperationKind, workspace_id: str, *, since_ns: int = 0, status: OperationStatus | None = None
     ) -> int:
         sql = f"SELECT count(*) FROM {_OPERATION_TABLES[kind]} WHERE workspace_id = ? AND started_ns >= ?"
         params: list[Any] = [workspace_id, since_ns]
@@ -221,7 +222,7 @@ class SqliteStore:
         row = await self._one(sql, params)
         return int(row[0]) if row else 0
 
-    async def recent_operations(self, kind: str, workspace_id: str, limit: int) -> list[Operation]:
+    async def recent_operations(self, kind: OperationKind, workspace_id: str, limit: int) -> list[Operation]:
         rows = await self._all(
             f"SELECT * FROM {_OPERATION_TABLES[kind]} WHERE workspace_id = ? ORDER BY started_ns DESC LIMIT ?",
             (workspace_id, limit),
@@ -332,7 +333,7 @@ class SqliteStore:
         params.append(limit)
         return [Alert(**row) for row in await self._all(sql, params)]
 
-    async def resolve_alert(self, workspace_id: str, alert_id: str, now_ns: int, by: str) -> Alert | None:
+    async def resolve_alert(self, workspace_id: str, alert_id: str, now_ns: int, by: ResolvedBy) -> Alert | None:
         await self._db.execute(
             "UPDATE alerts SET resolved_ns = ?, resolved_by = ? WHERE id = ? AND workspace_id = ?"
             " AND resolved_ns IS NULL",

@@ -15,10 +15,10 @@ import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import platform_pb2 as ppb
+from testing.platform import ADMIN, Tenant, new_tenant
+from testing.procs import ServerProcess, running_server
+from testing.prometheus import PrometheusProcess, running_prometheus
 from tests.alerts import data
-from tests.support.platform import ADMIN, Tenant, new_tenant
-from tests.support.procs import ServerProcess, running_server
-from tests.support.prometheus import PrometheusProcess, running_prometheus
 
 EVAL_INTERVAL_S = 0.5
 T = TypeVar("T")

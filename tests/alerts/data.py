@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 
-from tests.support.prometheus import Series
+from testing.prometheus import Series
 
 WORKSPACE = "ws_alerts"
 OVERVIEW_WORKSPACE = "ws_overview"

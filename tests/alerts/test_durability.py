@@ -16,10 +16,10 @@ import pytest
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import monitoring_pb2_grpc, platform_pb2_grpc
 from dooor.monitoring.v1 import platform_pb2 as ppb
+from testing.platform import ADMIN, Tenant, new_tenant
+from testing.procs import ServerProcess, running_server
+from testing.prometheus import PrometheusProcess, Series, running_prometheus
 from tests.alerts.conftest import list_alerts, poll, ticked_after
-from tests.support.platform import ADMIN, Tenant, new_tenant
-from tests.support.procs import ServerProcess, running_server
-from tests.support.prometheus import PrometheusProcess, Series, running_prometheus
 
 pytestmark = pytest.mark.timeout(60)
 

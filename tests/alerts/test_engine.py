@@ -12,9 +12,9 @@ import time
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
+from testing.platform import Tenant
 from tests.alerts import data
 from tests.alerts.conftest import Stage, list_alerts, poll, seconds, ticked_after
-from tests.support.platform import Tenant
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -10,18 +10,21 @@ import grpc
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.overview import CostModel, WorkspaceOverview, day_start_ns, estimate_cost, month_bounds
-from server.prometheus import PrometheusClient
+from server import config
+from server.config import CostSettings
+from server.metrics.overview import WorkspaceOverview, day_start_ns, estimate_cost, month_bounds
+from server.metrics.prometheus import PrometheusClient
+from server.metrics.promql import Queries
 from server.store import open_sqlite
 from server.store.records import App, HealthSnapshot
+from testing.platform import Tenant, new_tenant
 from tests.alerts import data
 from tests.alerts.conftest import Stage, list_alerts, poll, ticked_after
-from tests.support.platform import Tenant, new_tenant
 
 pytestmark = pytest.mark.timeout(60)
 
 S = 10**9
-COST = CostModel(instance_hour_usd=0.5, memory_gib_hour_usd=0.25, sample_interval_s=1)  # as in data.CONFIG
+COST = CostSettings(instance_hour_usd=0.5, memory_gib_hour_usd=0.25, sample_interval_s=1)  # as in data.CONFIG
 HEALTH_FIELDS = {
     pb.HEALTH_STATUS_HEALTHY: "healthy",
     pb.HEALTH_STATUS_DEGRADED: "degraded",
@@ -147,28 +150,19 @@ async def test_exact_cost_and_utc_day_at_a_fixed_moment(stage: Stage, seeded: tu
     prometheus = PrometheusClient(stage.prometheus.url, 10)
     try:
         # At midnight exactly: the deploy at 00:00:00 counts as today, the build 1 ns before does not.
-        at_midnight = WorkspaceOverview(
-            store, prometheus, "workspace_id", "app_id", COST, stale_after_s=60, clock=lambda: today
-        )
+        at_midnight = WorkspaceOverview(store, prometheus, Queries(), COST, stale_after_s=60, clock=lambda: today)
         reply = await at_midnight.overview(data.OVERVIEW_WORKSPACE)
         assert (reply.deploys_today, reply.failed_builds_today) == (3, 2)
 
         moment = (stage.timeline.t0 - 30) * S  # inside the data: samples every second up to here
-        pinned = WorkspaceOverview(
-            store, prometheus, "workspace_id", "app_id", COST, stale_after_s=60, clock=lambda: moment
-        )
+        pinned = WorkspaceOverview(store, prometheus, Queries(), COST, stale_after_s=60, clock=lambda: moment)
         reply = await pinned.overview(data.OVERVIEW_WORKSPACE)
         assert reply.estimated_monthly_cost == expected_cost(stage, moment / S)
         assert reply.active_apps == 2
 
         # [cost.queries] replaces a query: counting every instance known, down ones included.
-        counting = CostModel.from_section(
-            {"instance_hour_usd": 0.5, "memory_gib_hour_usd": 0.25, "sample_interval_s": 1,
-             "queries": {"up_now": "count by ($by) (up{$ws})"}}
-        )  # fmt: skip
-        every = WorkspaceOverview(
-            store, prometheus, "workspace_id", "app_id", counting, stale_after_s=60, clock=lambda: moment
-        )
+        counting = config.from_tables({"cost": {"queries": {"up_now": "count by ($by) (up{$ws})"}}})["queries"]
+        every = WorkspaceOverview(store, prometheus, counting, COST, stale_after_s=60, clock=lambda: moment)
         assert (await every.overview(data.OVERVIEW_WORKSPACE)).active_apps == 3
     finally:
         await prometheus.close()
@@ -186,9 +180,7 @@ async def test_a_stale_snapshot_counts_as_unknown_as_get_app_health_reports_it(
         for app_id, checked_ns in (("app_fresh", moment - 30 * S), ("app_stale", moment - 3600 * S)):
             await store.upsert_app(App(app_id, "ws_stale", app_id, app_id, 512, 1, 1))
             await store.save_snapshots([HealthSnapshot(app_id, "ws_stale", checked_ns, "healthy", 1, 1, 0.0, 5.0, ())])
-        overview = WorkspaceOverview(
-            store, prometheus, "workspace_id", "app_id", COST, stale_after_s=60, clock=lambda: moment
-        )
+        overview = WorkspaceOverview(store, prometheus, Queries(), COST, stale_after_s=60, clock=lambda: moment)
         summary = (await overview.overview("ws_stale")).app_health_summary
         assert (summary.healthy, summary.unknown) == (1, 1)
     finally:

@@ -9,14 +9,15 @@ import time
 
 import pytest
 
-from server.evaluator import Tick
-from server.prometheus import PrometheusClient
-from server.queries import Queries
-from server.rules import AlertSettings, RulesEngine
+from server.alerts.engine import RulesEngine
+from server.config import AlertSettings
+from server.metrics.evaluator import Tick
+from server.metrics.prometheus import PrometheusClient
+from server.metrics.promql import Queries
 from server.store import open_sqlite
 from server.store.records import AlertRule
+from testing.prometheus import CountingTransport
 from tests.alerts.conftest import Stage
-from tests.support.prometheus import CountingTransport
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,9 +9,9 @@ import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import monitoring_pb2_grpc
+from testing.platform import Tenant, new_tenant
 from tests.alerts import data
 from tests.alerts.conftest import Stage, list_alerts, poll, seconds
-from tests.support.platform import Tenant, new_tenant
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
+from testing.edge import EdgeProcess, running_edge
+from testing.platform import Tenant
 from tests.alerts import data
 from tests.alerts.conftest import Stage, list_alerts, poll
-from tests.support.edge import EdgeProcess, running_edge
-from tests.support.platform import Tenant
 
 pytestmark = pytest.mark.timeout(60)
 

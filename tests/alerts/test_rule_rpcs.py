@@ -10,8 +10,8 @@ from google.rpc import error_details_pb2
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import platform_pb2 as ppb
-from tests.support.platform import ADMIN, Tenant, new_tenant
-from tests.support.status import detail
+from testing.platform import ADMIN, Tenant, new_tenant
+from testing.status import detail
 
 pytestmark = pytest.mark.timeout(30)
 

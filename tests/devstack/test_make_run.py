@@ -18,7 +18,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.support.procs import REPO, free_port
+from testing.procs import REPO, free_port
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -15,12 +15,12 @@ from openapi_schema_validator import OAS31Validator
 from edge import jsonmap, openapi, request
 from edge.errors import HTTP_STATUS
 from edge.routes import Match
-from tests.edge import seed
+from testing import alert_rows
+from testing.edge import EdgeProcess, running_edge
+from testing.platform import Tenant
+from testing.procs import ServerProcess
 from tests.edge.contract import Example, compare, examples
 from tests.edge.test_jsonmap import EXTRA, ROUTER
-from tests.support.edge import EdgeProcess, running_edge
-from tests.support.platform import Tenant
-from tests.support.procs import ServerProcess
 
 pytestmark = pytest.mark.timeout(60)
 OPENAPI = openapi.document(ROUTER.routes, title="t", version="v1")
@@ -201,7 +201,7 @@ def test_cors_is_off_by_default_and_follows_the_allow_list(
 def _fire(server: ServerProcess, tenant: Tenant, app_id: str, alert_type: str, minutes_ago: int) -> str:
     alert_id = f"alr_{tenant.workspace_id}_{alert_type}"
     triggered = time.time_ns() - minutes_ago * 60 * 10**9
-    seed.insert_alert(
+    alert_rows.insert_alert(
         server.db,
         alert_id=alert_id,
         workspace_id=tenant.workspace_id,

@@ -22,11 +22,11 @@ import httpx
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from tests.support.edge import EdgeProcess, running_edge
-from tests.support.loki import LokiDouble, running_loki
-from tests.support.platform import Tenant, new_tenant
-from tests.support.procs import BIN, Process, ServerProcess, free_port, running_server
-from tests.support.prometheus import PrometheusProcess
+from testing.edge import EdgeProcess, running_edge
+from testing.loki import LokiDouble, running_loki
+from testing.platform import Tenant, new_tenant
+from testing.procs import BIN, Process, ServerProcess, free_port, running_server
+from testing.prometheus import PrometheusProcess
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
+from testing.edge import EdgeProcess, running_edge
+from testing.procs import free_port
 from tests.edge.scripted import Scripted
-from tests.support.edge import EdgeProcess, running_edge
-from tests.support.procs import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 import grpc
 import pytest
 
-from tests.support.loki import LokiDouble, running_loki
-from tests.support.platform import Tenant, new_tenant
-from tests.support.procs import ServerProcess, running_server
+from testing.loki import LokiDouble, running_loki
+from testing.platform import Tenant, new_tenant
+from testing.procs import ServerProcess, running_server
 
 TOKEN_SECRET = "logs-tests-secret-0123456789abcdef"
 # Real Loki payloads, copied into the repository (tests/fixtures/README.md says from where).

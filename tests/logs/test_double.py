@@ -10,8 +10,8 @@ import httpx
 import pytest
 import websockets
 
+from testing.loki import LokiDouble
 from tests.logs.conftest import FIXTURES
-from tests.support.loki import LokiDouble
 
 
 def fixture(name: str) -> dict:
@@ -182,7 +182,7 @@ async def test_tail_frames_replay_live_and_close_codes(loki: LokiDouble) -> None
 
 @pytest.mark.timeout(30)
 async def test_tail_concurrency_limit_closes_with_lokis_reason(log_dir: pathlib.Path) -> None:
-    from tests.support.loki import running_loki
+    from testing.loki import running_loki
 
     expected = close_frame("too_many_tails")
     with running_loki(log_dir, extra_args=["--max-concurrent-tails", "1"]) as double:

@@ -14,13 +14,14 @@ import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import monitoring_pb2_grpc
-from server.logql import LabelScheme, quote
-from server.loki import LokiClient
-from server.tail import TailHub, TailSettings
+from server.config import TailSettings
+from server.logs.logql import LabelScheme, quote
+from server.logs.loki import LokiClient
+from server.logs.tail import TailHub
+from testing.loki import LokiDouble
+from testing.platform import Tenant, new_tenant, ts
+from testing.procs import running_server
 from tests.logs.conftest import FIXTURES, loki_env
-from tests.support.loki import LokiDouble
-from tests.support.platform import Tenant, new_tenant, ts
-from tests.support.procs import running_server
 
 NS = 1_000_000_000
 

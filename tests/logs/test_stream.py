@@ -15,10 +15,10 @@ import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import monitoring_pb2_grpc
+from testing.loki import LokiDouble
+from testing.platform import Tenant, new_tenant
+from testing.procs import ServerProcess, running_server
 from tests.logs.conftest import loki_env
-from tests.support.loki import LokiDouble
-from tests.support.platform import Tenant, new_tenant
-from tests.support.procs import ServerProcess, running_server
 
 NS = 1_000_000_000
 

@@ -12,12 +12,13 @@ import pytest
 import websockets
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.cursor import Signer, StreamPosition, query_digest
-from server.logql import LabelScheme
-from server.loki import LokiClient
+from server.config import TailSettings
+from server.logs.logql import LabelScheme
+from server.logs.loki import LokiClient
+from server.logs.tail import TailHub
+from server.logs.tokens import Signer, StreamPosition, query_digest
 from server.store.records import App
-from server.tail import TailHub, TailSettings
-from tests.support.loki import LokiDouble, running_loki
+from testing.loki import LokiDouble, running_loki
 
 NS = 1_000_000_000
 SIGNER = Signer(b"tail-hub-tests-secret-0123")

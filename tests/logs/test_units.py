@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.cursor import BadToken, PagePosition, Signer, StreamPosition, advance, entry_digest, query_digest
-from server.logql import LabelScheme, quote, severity_of
-from server.loki import loki_time
-from server.tail import tail_settings
-from tests.loki_double import logql as double_logql
+from server.logs.logql import LabelScheme, quote, severity_of
+from server.logs.loki import loki_time
+from server.logs.tokens import BadToken, PagePosition, Signer, StreamPosition, advance, entry_digest, query_digest
+from testing.loki_double import logql as double_logql
 
 
 @pytest.mark.parametrize(
@@ -38,19 +37,6 @@ def test_severity_words() -> None:
     assert severity_of("unknown") == pb.SEVERITY_INFO
     assert severity_of("") == pb.SEVERITY_INFO
     assert LabelScheme().severity({"level": "", "detected_level": "error"}) == pb.SEVERITY_ERROR
-
-
-def test_label_scheme_and_tail_settings_reject_bad_config() -> None:
-    assert LabelScheme.from_section({"app_label": "service"}).app_label == "service"
-    with pytest.raises(SystemExit, match="unknown key"):
-        LabelScheme.from_section({"app_lable": "service"})
-    with pytest.raises(SystemExit, match="app_label"):
-        LabelScheme.from_section({"app_label": 'app"} or {x="'})
-    assert tail_settings({"stream_buffer": 10, "tail_linger_s": 2}).buffer == 10
-    with pytest.raises(SystemExit, match="tail_delay_for"):
-        tail_settings({"tail_delay_for": 6})
-    with pytest.raises(SystemExit, match="stream_buffer"):
-        tail_settings({"stream_buffer": "big"})
 
 
 def test_loki_time_never_sends_an_integer_loki_reads_as_seconds() -> None:

@@ -1,4 +1,4 @@
-"""One real Prometheus over backfilled data (tests/metrics/data.py) and one real server reading it."""
+"""One real Prometheus over backfilled data (testing/metrics_data.py) and one real server reading it."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import grpc
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from tests.metrics import data
-from tests.support.platform import Tenant, new_tenant
-from tests.support.procs import ServerProcess, running_server
-from tests.support.prometheus import PrometheusProcess, running_prometheus
+from testing import metrics_data as data
+from testing.metrics_data import seed_apps
+from testing.platform import Tenant, new_tenant
+from testing.procs import ServerProcess, running_server
+from testing.prometheus import PrometheusProcess, running_prometheus
 
 EVAL_INTERVAL_S = 0.5
-DEPLOYED_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +49,6 @@ def metrics_server(
 async def metrics_channel(metrics_server: ServerProcess) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(metrics_server.addr) as channel:
         yield channel
-
-
-async def seed_apps(tenant: Tenant) -> None:
-    for app in (data.FULL, data.EMPTY, data.IDLE, *data.HEALTH_CASES):
-        await tenant.add_app(app, service_name=f"{app}-svc")
-    await tenant.record("deploy", "app_healthy", "dep_1", pb.OPERATION_STATUS_SUCCEEDED, DEPLOYED_NS)
-    await tenant.record("deploy", "app_healthy", "dep_2", pb.OPERATION_STATUS_FAILED, DEPLOYED_NS + 10**12)
 
 
 async def wait_evaluated(tenant: Tenant, apps: list[str], after_ns: int, within_s: float = 15.0) -> None:

@@ -11,7 +11,7 @@ import contextlib
 
 import httpx
 
-from tests.support.procs import free_port
+from testing.procs import free_port
 
 # Prometheus 2.42's real answer to a query_range over more than 11,000 points
 # (shared/fixtures/prometheus/error_too_many_points.json).

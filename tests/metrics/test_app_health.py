@@ -8,9 +8,10 @@ import time
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from tests.metrics import data
-from tests.metrics.conftest import DEPLOYED_NS, EVAL_INTERVAL_S, Backfilled, wait_evaluated
-from tests.support.platform import Tenant
+from testing import metrics_data as data
+from testing.metrics_data import DEPLOYED_NS
+from testing.platform import Tenant
+from tests.metrics.conftest import EVAL_INTERVAL_S, Backfilled, wait_evaluated
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,10 +10,10 @@ import pytest
 from google.rpc import error_details_pb2
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from tests.metrics import data
+from testing import metrics_data as data
+from testing.platform import Tenant
+from testing.status import detail
 from tests.metrics.conftest import Backfilled
-from tests.support.platform import Tenant
-from tests.support.status import detail
 
 pytestmark = pytest.mark.timeout(60)
 

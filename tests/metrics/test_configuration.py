@@ -1,4 +1,5 @@
-"""Templates, label names and health thresholds come from the config file, without code changes."""
+"""Templates, label names and health thresholds come from the config file, end to end (the tables' unit
+tests are tests/server/test_config.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import grpc
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.health import HealthRules
-from server.prometheus import PrometheusClient
-from server.queries import GROUPED_TEMPLATES, HISTORY_TEMPLATES, RANGE_TEMPLATES, from_section
-from tests.metrics import data
-from tests.metrics.conftest import Backfilled, seed_apps, wait_evaluated
-from tests.support.platform import new_tenant
-from tests.support.procs import BIN, free_port, running_server
+from server import config
+from server.metrics.prometheus import PrometheusClient
+from testing import metrics_data as data
+from testing.metrics_data import seed_apps
+from testing.platform import new_tenant
+from testing.procs import BIN, free_port, running_server
+from tests.metrics.conftest import Backfilled, wait_evaluated
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,54 +32,9 @@ degraded_error_rate_percent = 0.5
 """
 
 
-def test_defaults_when_the_section_is_empty() -> None:
-    queries = from_section({})
-    assert (queries.workspace_label, queries.app_label) == ("workspace_id", "app_id")
-    assert dict(queries.range_templates) == RANGE_TEMPLATES
-    assert dict(queries.grouped_templates) == GROUPED_TEMPLATES
-    assert dict(queries.history_templates) == HISTORY_TEMPLATES
-    assert HealthRules.from_section({}) == HealthRules()
-
-
-@pytest.mark.parametrize(
-    ("section", "message"),
-    [
-        ({"range": {"cpu": "up{$nope}"}}, "[prometheus.range] cpu: bad placeholder"),
-        ({"grouped": {"cpu": "sum(up{$app})"}}, "[prometheus.grouped] cpu: bad placeholder"),
-        ({"range": {"disk": "up"}}, "[prometheus.range]: unknown keys ['disk']"),
-        ({"app_label": "app-id"}, "app_label: 'app-id' is not a Prometheus label name"),
-        ({"labels": {}}, "[prometheus]: unknown keys ['labels']"),
-        ({"range": {"cpu": ""}}, "cpu: must be a non-empty PromQL string"),
-        (
-            {"history": {"first_up": "min_over_time(up{$app}[$lookback])"}},
-            "[prometheus.history] first_up: bad placeholder",
-        ),
-    ],
-)
-def test_bad_prometheus_sections_are_refused_naming_the_key(section: dict, message: str) -> None:
-    with pytest.raises(SystemExit) as caught:
-        from_section(section)
-    assert message in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("section", "message"),
-    [
-        ({"degraded_latency": 5}, "unknown keys ['degraded_latency']"),
-        ({"degraded_latency_ms": -1}, "degraded_latency_ms: must be a positive number"),
-        ({"degraded_error_rate_percent": 60}, "degraded_error_rate_percent exceeds unhealthy_error_rate_percent"),
-        ({"uptime_resolution_s": 0.5}, "uptime_resolution_s: must be a whole number of seconds, got 0.5"),
-    ],
-)
-def test_bad_health_sections_are_refused_naming_the_key(section: dict, message: str) -> None:
-    with pytest.raises(SystemExit) as caught:
-        HealthRules.from_section(section)
-    assert message in str(caught.value)
-
-
 async def test_label_names_are_configurable(backfilled: Backfilled) -> None:
     # The month-long app's container series also carry pod="full-0": select the app by that label.
-    queries = from_section({"app_label": "pod"})
+    queries = config.from_tables({"prometheus": {"app_label": "pod"}})["queries"]
     client = PrometheusClient(backfilled.prometheus.url, 5.0)
     try:
         end = backfilled.now // 60 * 60
@@ -124,14 +80,15 @@ async def test_a_config_file_changes_queries_and_thresholds_end_to_end(configure
 
 
 def test_the_server_refuses_to_start_with_a_bad_template(tmp_path: pathlib.Path) -> None:
-    config = tmp_path / "bad.toml"
-    config.write_text("[prometheus.grouped]\nlatency = 'avg(x{$app})'\n")
+    config_path = tmp_path / "bad.toml"
+    config_path.write_text("[prometheus.grouped]\nlatency = 'avg(x{$app})'\n")
     env = {
-        "MONITORING_CONFIG_FILE": str(config),
+        "MONITORING_CONFIG_FILE": str(config_path),
         "MONITORING_DB": str(tmp_path / "m.db"),
         "MONITORING_GRPC_ADDR": f"127.0.0.1:{free_port()}",
         "PATH": "/usr/bin:/bin",
     }
     done = subprocess.run([str(BIN / "monitoring-server")], env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode != 0
-    assert "config [prometheus.grouped] latency: bad placeholder" in done.stderr
+    says = f"monitoring-server: config file {config_path}: [prometheus.grouped] latency: bad placeholder $app"
+    assert says in done.stderr

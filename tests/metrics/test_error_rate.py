@@ -12,14 +12,15 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.evaluator import Evaluator
-from server.metrics import MetricsService
-from server.prometheus import PrometheusClient
-from server.queries import Queries
-from server.rules import AlertSettings, RulesEngine
+from server.alerts.engine import RulesEngine
+from server.config import AlertSettings
+from server.metrics.app_metrics import MetricsService
+from server.metrics.evaluator import Evaluator
+from server.metrics.prometheus import PrometheusClient
+from server.metrics.promql import Queries
 from server.store import SqliteStore, open_sqlite
 from server.store.records import Alert, AlertChanges, App
-from tests.support.prometheus import PrometheusProcess, Series, running_prometheus
+from testing.prometheus import PrometheusProcess, Series, running_prometheus
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,16 +10,17 @@ from collections.abc import AsyncIterator
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.evaluator import Evaluator, Tick
-from server.health import HealthRecorder, HealthRules, HealthService, UptimeHistory
-from server.prometheus import PrometheusClient
-from server.queries import GROUPED_TEMPLATES, Queries
+from server.config import HealthSettings
+from server.metrics.evaluator import Evaluator, Tick
+from server.metrics.health import HealthRecorder, HealthService, UptimeHistory
+from server.metrics.prometheus import PrometheusClient
+from server.metrics.promql import GROUPED_TEMPLATES, Queries
 from server.store import SqliteStore, open_sqlite
 from server.store.records import App, HealthSnapshot
-from tests.metrics import data
+from testing import metrics_data as data
+from testing.procs import free_port
+from testing.prometheus import CountingTransport
 from tests.metrics.conftest import Backfilled
-from tests.support.procs import free_port
-from tests.support.prometheus import CountingTransport
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -108,7 +109,9 @@ async def test_prometheus_down_gives_a_tick_with_the_error_and_every_app(store: 
     recorder = Recorder()
     client = PrometheusClient(f"http://127.0.0.1:{free_port()}", 2.0)
     try:
-        evaluator = Evaluator(store, client, Queries(), [recorder, HealthRecorder(store, HealthRules())], interval_s=30)
+        evaluator = Evaluator(
+            store, client, Queries(), [recorder, HealthRecorder(store, HealthSettings())], interval_s=30
+        )
         tick = await evaluator.evaluate()
     finally:
         await client.close()
@@ -144,7 +147,7 @@ async def test_health_snapshots_older_than_the_retention_are_pruned(store: Sqlit
     await add_apps(store, ["app_healthy"])
     now_ns = [at(backfilled) - 3 * 10**9]
     client = PrometheusClient(backfilled.prometheus.url, 5.0)
-    health = HealthRecorder(store, HealthRules(snapshot_retention_s=1.5))
+    health = HealthRecorder(store, HealthSettings(snapshot_retention_s=1.5))
     evaluator = Evaluator(store, client, Queries(), [health], interval_s=30, clock=lambda: now_ns[0])
     try:
         for _ in range(4):  # ticks 1 s apart, keeping 1.5 s: two snapshots survive
@@ -182,7 +185,7 @@ async def test_uptime_history_is_read_only_for_apps_never_judged_before(
     await add_apps(store, ["app_healthy", "app_recovered"])
     transport = CountingTransport()
     client = PrometheusClient(backfilled.prometheus.url, 5.0, transport=transport)
-    rules = HealthRules()
+    rules = HealthSettings()
     health = HealthRecorder(store, rules, UptimeHistory(client, Queries(), rules))
     evaluator = Evaluator(store, client, Queries(), [health], interval_s=30, clock=lambda: at(backfilled))
     try:

@@ -16,12 +16,13 @@ import pytest
 from google.rpc import error_details_pb2
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from tests.metrics import data
-from tests.metrics.conftest import Backfilled, seed_apps
+from testing import metrics_data as data
+from testing.metrics_data import seed_apps
+from testing.platform import Tenant, new_tenant
+from testing.procs import ServerProcess, running_server
+from testing.status import detail
+from tests.metrics.conftest import Backfilled
 from tests.metrics.flaky import Flaky
-from tests.support.platform import Tenant, new_tenant
-from tests.support.procs import ServerProcess, running_server
-from tests.support.status import detail
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -12,11 +12,12 @@ import grpc
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.prometheus import PrometheusClient, promql_string
-from server.queries import Queries
-from tests.metrics import data
+from server.metrics.prometheus import PrometheusClient
+from server.metrics.promql import Queries
+from server.metrics.promql import quote as promql_string
+from testing import metrics_data as data
+from testing.platform import Tenant
 from tests.metrics.conftest import Backfilled
-from tests.support.platform import Tenant
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,8 +11,8 @@ import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.errors import Unavailable
-from server.metrics import metric_series, window
-from server.prometheus import PrometheusClient, Series, finite
+from server.metrics.app_metrics import metric_series, window
+from server.metrics.prometheus import PrometheusClient, Series, finite
 from tests.metrics.conftest import Backfilled
 
 pytestmark = pytest.mark.timeout(30)

@@ -11,11 +11,12 @@ import grpc
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from tests.metrics import data
-from tests.metrics.conftest import Backfilled, seed_apps
+from testing import metrics_data as data
+from testing.metrics_data import seed_apps
+from testing.platform import new_tenant
+from testing.procs import ServerProcess
+from tests.metrics.conftest import Backfilled
 from tests.metrics.flaky import Flaky
-from tests.support.platform import new_tenant
-from tests.support.procs import ServerProcess
 
 pytestmark = pytest.mark.timeout(60)
 

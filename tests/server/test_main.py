@@ -13,8 +13,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import platform_pb2 as ppb
-from tests.support.platform import ADMIN, new_tenant
-from tests.support.procs import BIN, ServerProcess, running_server
+from testing.platform import ADMIN, new_tenant
+from testing.procs import BIN, ServerProcess, running_server
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -9,8 +9,8 @@ from google.rpc import error_details_pb2
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
 from server.errors import InvalidArgument
-from tests.support.platform import Tenant
-from tests.support.status import detail
+from testing.platform import Tenant
+from testing.status import detail
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,0 +1,160 @@
+"""MonitoringService: validate → authenticate/authorize → call a capability → reply.
+
+Each capability lives in its own module and is injected; one that is not wired to its data source
+answers UNIMPLEMENTED with the reason, never invented data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Protocol, TypeVar
+
+import grpc
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from dooor.monitoring.v1 import monitoring_pb2_grpc
+from server import validation
+from server.alerts.book import AlertBook
+from server.api import rpc
+from server.api.auth import Authenticator
+from server.errors import NotFound, Unimplemented
+from server.store import Store
+from server.store.records import ApiKey, App
+
+
+class MetricsReader(Protocol):
+    async def app_metrics(self, app: App, period: pb.Period.ValueType) -> pb.GetAppMetricsResponse: ...
+
+
+class HealthReader(Protocol):
+    async def app_health(self, app: App) -> pb.GetAppHealthResponse: ...
+
+
+class LogReader(Protocol):
+    async def list_logs(self, app: App, request: pb.ListAppLogsRequest) -> pb.ListAppLogsResponse: ...
+
+
+class LogStreamer(Protocol):
+    async def open_stream(
+        self, app: App, request: pb.StreamAppLogsRequest
+    ) -> AsyncIterator[pb.StreamAppLogsResponse]: ...
+
+
+class OverviewReader(Protocol):
+    async def overview(self, workspace_id: str) -> pb.GetWorkspaceOverviewResponse: ...
+
+
+@dataclasses.dataclass
+class Capabilities:
+    """What answers each RPC. ``None`` means not wired yet: the RPC answers UNIMPLEMENTED."""
+
+    metrics: MetricsReader | None = None
+    health: HealthReader | None = None
+    logs: LogReader | None = None
+    tail: LogStreamer | None = None
+    overview: OverviewReader | None = None
+
+
+C = TypeVar("C")
+
+
+def _wired(capability: C | None, what: str) -> C:
+    if capability is None:
+        raise Unimplemented(f"{what} is not wired to its data source in this server build")
+    return capability
+
+
+class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
+    def __init__(self, store: Store, auth: Authenticator, capabilities: Capabilities):
+        self._store = store
+        self._auth = auth
+        self._cap = capabilities
+        self._alerts = AlertBook(store)
+
+    async def _app(self, key: ApiKey, request: _AppRequest) -> App:
+        workspace_id = validation.require_id("workspace_id", request.workspace_id)
+        app_id = validation.require_id("app_id", request.app_id)
+        self._auth.check_workspace(key, workspace_id)
+        app = await self._store.get_app(workspace_id, app_id)
+        if app is None:
+            raise NotFound("app", app_id)
+        return app
+
+    def _workspace(self, key: ApiKey, workspace_id: str) -> str:
+        validation.require_id("workspace_id", workspace_id)
+        self._auth.check_workspace(key, workspace_id)
+        return workspace_id
+
+    @rpc.unary
+    async def GetAppMetrics(
+        self, request: pb.GetAppMetricsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetAppMetricsResponse:
+        key = await self._auth.workspace_key(context)
+        period = validation.require_enum("period", request.period, pb.Period.DESCRIPTOR, default=pb.PERIOD_24H)
+        app = await self._app(key, request)
+        return await _wired(self._cap.metrics, "GetAppMetrics (Prometheus metrics)").app_metrics(app, period)
+
+    @rpc.unary
+    async def GetAppHealth(
+        self, request: pb.GetAppHealthRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetAppHealthResponse:
+        key = await self._auth.workspace_key(context)
+        app = await self._app(key, request)
+        return await _wired(self._cap.health, "GetAppHealth (the health evaluator over Prometheus)").app_health(app)
+
+    @rpc.unary
+    async def ListAppLogs(
+        self, request: pb.ListAppLogsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAppLogsResponse:
+        key = await self._auth.workspace_key(context)
+        validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
+        app = await self._app(key, request)
+        return await _wired(self._cap.logs, "ListAppLogs (Loki logs)").list_logs(app, request)
+
+    @rpc.stream
+    async def StreamAppLogs(
+        self, request: pb.StreamAppLogsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamAppLogsResponse]:
+        key = await self._auth.workspace_key(context)
+        validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
+        app = await self._app(key, request)
+        stream = await _wired(self._cap.tail, "StreamAppLogs (Loki live tail)").open_stream(app, request)
+        # Headers now: the call is accepted (the edge answers 200 at once) though no entry may come for a while.
+        await context.send_initial_metadata(())
+        async for message in stream:
+            yield message
+
+    @rpc.unary
+    async def GetWorkspaceOverview(
+        self, request: pb.GetWorkspaceOverviewRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetWorkspaceOverviewResponse:
+        key = await self._auth.workspace_key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        return await _wired(self._cap.overview, "GetWorkspaceOverview (store and Prometheus summary)").overview(
+            workspace_id
+        )
+
+    @rpc.unary
+    async def ListAlerts(
+        self, request: pb.ListAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAlertsResponse:
+        key = await self._auth.workspace_key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        app_id = validation.optional_id("app_id", request.app_id)
+        limit = validation.limit("limit", request.limit, default=50, maximum=500)
+        resolved = request.resolved if request.HasField("resolved") else None
+        alerts = await self._alerts.list(workspace_id, app_id=app_id, resolved=resolved, limit=limit)
+        return pb.ListAlertsResponse(alerts=alerts)
+
+    @rpc.unary
+    async def ResolveAlert(self, request: pb.ResolveAlertRequest, context: grpc.aio.ServicerContext) -> pb.Alert:
+        key = await self._auth.workspace_key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        alert_id = validation.require_id("alert_id", request.alert_id)
+        return await self._alerts.resolve(workspace_id, alert_id)
+
+
+class _AppRequest(Protocol):
+    workspace_id: str
+    app_id: str

@@ -1,0 +1,1 @@
+"""Command-line tools besides the server itself."""

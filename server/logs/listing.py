@@ -1,0 +1,231 @@
+"""ListAppLogs over Loki's query_range: newest first, with exact paging.
+
+Loki has no cursor, and several entries (from several streams) can share one nanosecond. Pages are cut
+in a *canonical order* that does not depend on Loki's internal tie order: timestamp descending, then the
+stream's label set (descending too), then Loki's order within that stream. A page token records
+"everything newer than ``boundary`` was served, plus the first ``served`` entries at ``boundary`` in
+canonical order". Whenever a
+page boundary falls inside a group of entries sharing one timestamp, the whole group is fetched with a
+one-nanosecond query ``[t, t+1)``, so the cut is exact however large the group (up to Loki's 5000 cap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+
+from google.protobuf import timestamp_pb2
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from server import validation
+from server.errors import InvalidArgument, Unavailable
+from server.logs.entries import NS, SignerSource, canonical
+from server.logs.logql import LabelScheme, Severity
+from server.logs.loki import BACKEND, MAX_ENTRIES, MAX_QUERY_LENGTH_NS, Entry, LokiClient
+from server.logs.tokens import BadToken, PagePosition, query_digest
+from server.store.records import App
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+DEFAULT_WINDOW_NS = 3600 * NS
+_MAX_SECONDS = 9_223_372_035  # 2262-04-11T23:47:15Z: nanoseconds since the epoch fit in a signed 64-bit int
+
+PREFETCH_MAX = 64  # next pages held at once (each up to MAX_LIMIT entries)
+PREFETCH_DEPTH = 2  # pages fetched ahead of a caller that is paging through
+PREFETCH_TTL_S = 30.0  # a next page older than this is fetched again
+
+Page = tuple[list[Entry], PagePosition | None]
+
+
+def to_response(entries: Sequence[Entry], scheme: LabelScheme) -> pb.ListAppLogsResponse:
+    """A page as a response; the severity is worked out once per stream, and entries are filled in place
+    (about twice as fast as building LogEntry messages and copying them in)."""
+    severities: dict[str, Severity] = {}
+    response = pb.ListAppLogsResponse()
+    add = response.logs.add
+    for entry in entries:
+        severity = severities.get(entry.stream)
+        if severity is None:
+            severity = severities[entry.stream] = scheme.severity(entry.labels)
+        log_entry = add(severity=severity, message=entry.line)
+        log_entry.timestamp.seconds, log_entry.timestamp.nanos = divmod(entry.ts, NS)
+    return response
+
+
+def _check_window(entries: Sequence[Entry], start: int, end: int) -> None:
+    """Exact paging relies on Loki's window rule (start inclusive, end exclusive): check it, never guess."""
+    if entries and not (start <= entries[-1].ts and entries[0].ts < end):
+        raise Unavailable(BACKEND, f"query_range returned entries outside the requested window [{start}, {end})")
+
+
+def timestamp_ns(field: str, value: timestamp_pb2.Timestamp) -> int:
+    if not 0 <= value.nanos < NS:
+        raise InvalidArgument(field, f"nanos must be between 0 and 999999999, got {value.nanos}")
+    if not 0 <= value.seconds <= _MAX_SECONDS:
+        raise InvalidArgument(field, "must be between 1970-01-01T00:00:00Z and 2262-04-11T23:47:15Z")
+    return value.seconds * NS + value.nanos
+
+
+class AppLogs:
+    """The ``LogReader`` capability."""
+
+    def __init__(
+        self,
+        loki: LokiClient,
+        scheme: LabelScheme,
+        signer: SignerSource,
+        *,
+        max_entries: int = MAX_ENTRIES,
+        clock: Callable[[], int] = time.time_ns,
+    ):
+        self._loki = loki
+        self._scheme = scheme
+        self._signer = signer
+        self._max_entries = max_entries
+        self._clock = clock
+        # Next pages fetched ahead for callers that are paging through: (query, position, limit) → task.
+        self._ahead: collections.OrderedDict[tuple[str, PagePosition, int], tuple[float, asyncio.Task[Page]]] = (
+            collections.OrderedDict()
+        )
+        self._depth: dict[tuple[str, PagePosition, int], int] = {}
+
+    async def list_logs(self, app: App, request: pb.ListAppLogsRequest) -> pb.ListAppLogsResponse:
+        limit = validation.limit("limit", request.limit, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
+        start = timestamp_ns("start_time", request.start_time) if request.HasField("start_time") else None
+        end = timestamp_ns("end_time", request.end_time) if request.HasField("end_time") else None
+        # The token is bound to the filters as the client sent them (not to the resolved "now").
+        digest = query_digest("logs", app.workspace_id, app.id, request.severity, start, end)
+        signer = await self._signer()
+        if request.page_token:
+            try:
+                position = signer.open_page_token(digest, request.page_token)
+            except BadToken as error:
+                raise InvalidArgument("page_token", str(error)) from None
+        else:
+            position = self._first_position(start, end)
+        query = self._scheme.selector(app.workspace_id, app.id, request.severity)
+        entries, following = await self._prefetched_or_fetch(query, position, limit)
+        response = to_response(entries, self._scheme)
+        if following is not None:
+            response.next_page_token = signer.page_token(digest, following)
+            if request.page_token:
+                # The caller is paging through (not just looking at the first page): fetch the next page
+                # while it processes this one.
+                self._prefetch(query, following, limit)
+        return response
+
+    def _prefetch(self, query: str, position: PagePosition, limit: int, depth: int = PREFETCH_DEPTH) -> None:
+        """Starts fetching the page at ``position`` unless it is already on its way; once it is in, the
+        page after it follows, ``depth`` pages ahead in all (Loki stays busy while the caller reads)."""
+        key = (query, position, limit)
+        self._depth[key] = max(self._depth.get(key, 0), depth)
+        ahead = self._ahead.get(key)
+        if ahead is None:
+            task = asyncio.create_task(self._page(query, position, limit))
+            task.add_done_callback(lambda done: self._chain(key, done))
+            self._ahead[key] = (time.monotonic(), task)
+            while len(self._ahead) > PREFETCH_MAX:
+                old_key, (_, old) = self._ahead.popitem(last=False)
+                self._depth.pop(old_key, None)
+                old.cancel()
+        elif ahead[1].done():
+            self._chain(key, ahead[1])
+
+    def _chain(self, key: tuple[str, PagePosition, int], task: asyncio.Task[Page]) -> None:
+        if task.cancelled() or task.exception() is not None:  # retrieving it marks it seen
+            return
+        depth = self._depth.get(key, 1)
+        following = task.result()[1]
+        if depth > 1 and following is not None and key in self._ahead:
+            self._prefetch(key[0], following, key[2], depth - 1)
+
+    async def _prefetched_or_fetch(self, query: str, position: PagePosition, limit: int) -> Page:
+        ahead = self._ahead.pop((query, position, limit), None)
+        self._depth.pop((query, position, limit), None)
+        if ahead is not None and time.monotonic() - ahead[0] <= PREFETCH_TTL_S:
+            with contextlib.suppress(Exception):
+                return await ahead[1]
+            # A failed prefetch is retried below, so the caller sees a fresh error (or a result).
+        elif ahead is not None:
+            ahead[1].cancel()
+        return await self._page(query, position, limit)
+
+    async def close(self) -> None:
+        for _, task in self._ahead.values():
+            task.cancel()
+        await asyncio.gather(*(task for _, task in self._ahead.values()), return_exceptions=True)
+        self._ahead.clear()
+        self._depth.clear()
+
+    def _first_position(self, start: int | None, end: int | None) -> PagePosition:
+        if end is None:
+            end = self._clock()
+            if start is not None and start > end:
+                raise InvalidArgument("start_time", "is in the future (end_time defaults to now)")
+        if start is None:
+            start = max(end - DEFAULT_WINDOW_NS, 0)
+        if end < start:
+            raise InvalidArgument("end_time", "must not be before start_time")
+        if end - start > MAX_QUERY_LENGTH_NS:
+            hours = MAX_QUERY_LENGTH_NS // (3600 * NS)
+            raise InvalidArgument("start_time", f"the window from start_time to end_time may span at most {hours}h")
+        # Nothing newer than end - 1 is wanted, and nothing at end - 1 was served yet.
+        return PagePosition(start, end, end - 1, 0)
+
+    async def _page(self, query: str, pos: PagePosition, limit: int) -> Page:
+        """One page from ``pos``, and the position after it (None when the window is exhausted)."""
+        out: list[Entry] = []
+        upper = pos.boundary_ns + 1  # exclusive end of what is still unserved (boundary group aside)
+        if pos.served > 0:
+            rest = (await self._group(query, pos.boundary_ns))[pos.served :]
+            if len(rest) > limit:
+                return rest[:limit], PagePosition(pos.start_ns, pos.end_ns, pos.boundary_ns, pos.served + limit)
+            out.extend(rest)
+            upper = pos.boundary_ns
+        remaining = limit - len(out)
+        if upper <= pos.start_ns:
+            return out, None
+        # One more than needed tells whether anything follows this page.
+        batch = canonical(
+            await self._loki.query_range(query, start_ns=pos.start_ns, end_ns=upper, limit=remaining + 1, forward=False)
+        )
+        _check_window(batch, pos.start_ns, upper)
+        if len(batch) <= remaining:
+            return out + batch, None
+        if remaining == 0:
+            return out, PagePosition(pos.start_ns, pos.end_ns, upper - 1, 0)
+        cut_ts = batch[remaining - 1].ts
+        newer = [e for e in batch if e.ts > cut_ts]
+        need = remaining - len(newer)
+        if batch[remaining].ts == cut_ts:
+            # The group at cut_ts may hold more entries than Loki chose to return: fetch all of it.
+            group = await self._group(query, cut_ts)
+            if len(group) < sum(1 for e in batch if e.ts == cut_ts):
+                raise Unavailable(
+                    BACKEND, f"query_range for [{cut_ts}, {cut_ts + 1}) returned fewer entries than before"
+                )
+        else:
+            group = [e for e in batch if e.ts == cut_ts]
+        out.extend(newer)
+        out.extend(group[:need])
+        if need >= len(group):
+            return out, PagePosition(pos.start_ns, pos.end_ns, cut_ts - 1, 0)
+        return out, PagePosition(pos.start_ns, pos.end_ns, cut_ts, need)
+
+    async def _group(self, query: str, ts: int) -> list[Entry]:
+        """Every entry at exactly ``ts``, in canonical order."""
+        streams = await self._loki.query_range(
+            query, start_ns=ts, end_ns=ts + 1, limit=self._max_entries, forward=False
+        )
+        group = canonical(streams)
+        _check_window(group, ts, ts + 1)
+        if len(group) >= self._max_entries:
+            raise Unavailable(
+                BACKEND,
+                f"{len(group)} or more entries share the timestamp {ts} ns; Loki's max_entries_limit_per_query "
+                f"({self._max_entries}) prevents paging through them exactly",
+            )
+        return group

@@ -1,0 +1,470 @@
+"""StreamAppLogs: a fan-out hub over Loki's ``/tail`` WebSocket.
+
+- One :class:`_Upstream` per (workspace, app, severity) reads one Loki tail and fans out to every
+  subscriber of this server; it is opened by the first subscriber and closed ``linger_s`` after the last.
+- Lossless across tail failures: on reconnect (backoff with jitter, capped) the upstream back-fills from
+  query_range starting ``late_window_s`` before the newest entry it delivered; a ledger of recently
+  delivered entry identities (stream labels, ns, line) drops everything already sent.
+- Every message carries a signed cursor (:mod:`server.logs.tokens`): the newest timestamp delivered and digests
+  of the entries delivered at it. A request with a cursor replays from query_range what came after it,
+  then follows the live stream, skipping live entries the replay already sent.
+- Each subscriber has a bounded buffer. When it is full, entries for that subscriber are counted, not
+  queued, and it then receives ``StreamGap(reason="slow_consumer")``; the others are never held up.
+  Loki's own ``dropped_entries`` become ``StreamGap(reason="upstream_dropped")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import heapq
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+
+from dooor.monitoring.v1 import monitoring_pb2 as pb
+from server.config import TailSettings
+from server.errors import DeadlineExceeded, InvalidArgument, Unavailable
+from server.logs.entries import NS, SignerSource, canonical, to_proto
+from server.logs.logql import LabelScheme
+from server.logs.loki import BACKEND, MAX_ENTRIES, MAX_FUTURE_NS, MAX_QUERY_LENGTH_NS, Entry, LokiClient, TailClosed
+from server.logs.tokens import BadToken, Signer, StreamPosition, advance, entry_digest, query_digest
+from server.store.records import App
+
+log = logging.getLogger("server.logs.tail")
+
+Identity = tuple[str, int, str]
+MAX_REFILL_NS = 3600 * NS  # a back-fill never reaches further back than this before the upstream started
+TAIL_REPLAY_LIMIT = 100  # Loki's default; the back-fill from query_range covers the rest anyway
+REPLAY_PIN_S = 30.0  # Loki replays the last entries right after a tail opens; this is ample for them
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Event:
+    """One message for subscribers: an entry (with the hub's position after it) or a gap."""
+
+    message: pb.StreamAppLogsResponse
+    identity: Identity | None
+    position: StreamPosition
+
+
+_END = object()
+
+
+class _Subscriber:
+    def __init__(self, capacity: int, room: asyncio.Event):
+        self.capacity = capacity
+        self.room = room  # set whenever this subscriber takes an item (the back-fill paces on it)
+        self.items: deque[_Event | object] = deque()
+        self.wake = asyncio.Event()
+        self.dropped = 0
+        self.gap_cursor = ""
+        self.last_cursor = ""
+        # Made the hub wait too long once: not waited for again until it has caught up.
+        self.lagging = False
+
+    def offer(self, event: _Event) -> None:
+        if self.dropped and len(self.items) + 2 <= self.capacity:
+            self._put_gap()
+        if len(self.items) >= self.capacity:
+            if not self.dropped:
+                self.gap_cursor = self.last_cursor  # resuming from the gap replays what was dropped
+            # An upstream gap notice that does not fit adds the entries it stood for.
+            self.dropped += 1 if event.identity is not None else max(event.message.gap.dropped_entries, 1)
+            return
+        self.items.append(event)
+        self.last_cursor = event.message.cursor
+        self.wake.set()
+
+    def _put_gap(self) -> None:
+        gap = pb.StreamGap(dropped_entries=self.dropped, reason="slow_consumer")
+        message = pb.StreamAppLogsResponse(gap=gap, cursor=self.gap_cursor)
+        self.items.append(_Event(message, None, StreamPosition(0, ())))
+        self.dropped = 0
+        self.wake.set()
+
+    def end(self) -> None:
+        self.items.append(_END)
+        self.wake.set()
+
+    async def next(self) -> _Event | None:
+        while not self.items:
+            if self.dropped:
+                self._put_gap()
+                break
+            self.wake.clear()
+            await self.wake.wait()
+        item = self.items.popleft()
+        if self.lagging and len(self.items) <= self.capacity // 4:
+            self.lagging = False
+        self.room.set()
+        return None if item is _END else item  # type: ignore[return-value]
+
+    def free(self) -> int:
+        return self.capacity - len(self.items)
+
+
+class _Upstream:
+    """One Loki tail for one (app, severity), shared by all its subscribers."""
+
+    def __init__(self, hub: TailHub, key: tuple[str, str, int], query: str, digest: bytes, signer: Signer):
+        self.hub = hub
+        self.key = key
+        self.query = query
+        self.digest = digest
+        self.signer = signer
+        self.subscribers: set[_Subscriber] = set()
+        self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.connected.add_done_callback(_retrieve)
+        self.created = time.time_ns()
+        # The cursor position: the newest timestamp delivered (and digests at it); 0 before the first entry.
+        self.position = StreamPosition(0, ())
+        # The ledger remembers every delivered entry with a timestamp ≥ floor (late_window_s behind the
+        # newest): a back-fill never starts below it, so older entries cannot come back twice.
+        self.floor = 0
+        self._ledger: dict[Identity, int] = {}
+        self._ledger_heap: list[tuple[int, Identity]] = []
+        # While Loki's replay for a reopened tail may still arrive, the ledger keeps everything from there.
+        self._pin: tuple[float, int] | None = None
+        self._linger: asyncio.TimerHandle | None = None
+        self.room = asyncio.Event()
+        self.opened_at: float | None = None  # when the current tail connection was accepted (monotonic)
+        self.task = asyncio.create_task(self._run(), name=f"tail {key}")
+
+    # -- subscribers -----------------------------------------------------------------------------
+
+    def subscribe(self) -> _Subscriber:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        subscriber = _Subscriber(self.hub.settings.buffer, self.room)
+        self.subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: _Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        if not self.subscribers and not self.task.done():
+            self._linger = asyncio.get_running_loop().call_later(self.hub.settings.linger_s, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        if not self.subscribers:
+            self.hub.discard(self)
+            self.task.cancel()
+
+    def end(self) -> None:
+        self.task.cancel()
+        # Subscribers still waiting for the first connect go on to their end marker (shutdown ends with OK).
+        if not self.connected.done():
+            self.connected.set_result(None)
+        for subscriber in self.subscribers:
+            subscriber.end()
+
+    # -- delivery --------------------------------------------------------------------------------
+
+    def deliver(self, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            identity = entry.identity
+            if identity in self._ledger:
+                continue
+            # A late entry (older than the floor) is delivered too; no back-fill can send it again.
+            if entry.ts >= self.floor:
+                self._ledger[identity] = entry.ts
+                heapq.heappush(self._ledger_heap, (entry.ts, identity))
+            self.position = advance(self.position, [identity])
+            message = pb.StreamAppLogsResponse(
+                entry=to_proto(entry, self.hub.scheme), cursor=self.signer.cursor(self.digest, self.position)
+            )
+            event = _Event(message, identity, self.position)
+            for subscriber in self.subscribers:
+                subscriber.offer(event)
+        self._prune()
+
+    async def deliver_paced(self, entries: list[Entry]) -> None:
+        """Delivers entries in chunks that fit the subscribers' buffers, so a burst (a back-fill, a frame
+        that arrives while a subscriber is briefly behind) is absorbed instead of turned into a gap.
+
+        Before each chunk it waits for room, at most ``pace_wait_s``; a subscriber that makes it wait that
+        long is marked lagging and not waited for again until it has caught up (meanwhile it gets
+        slow_consumer gaps), so a slow subscriber holds the others up at most once per episode.
+        """
+        step = max(1, self.hub.settings.buffer // 2)
+        loop = asyncio.get_running_loop()
+        for i in range(0, len(entries), step):
+            chunk = entries[i : i + step]
+            deadline = loop.time() + self.hub.settings.pace_wait_s
+            while waiting := [s for s in self.subscribers if not s.lagging and s.free() < len(chunk)]:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    for subscriber in waiting:
+                        subscriber.lagging = True
+                    break
+                self.room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.room.wait(), remaining)
+            self.deliver(chunk)
+
+    def refill_start(self) -> int:
+        """No entry older than this can reach subscribers again from a back-fill or Loki's replay."""
+        start = self._since()
+        return min(start, self._pin[1]) if self._pin is not None else start
+
+    def _prune(self) -> None:
+        self.floor = max(self.floor, self.position.ts - int(self.hub.settings.late_window_s * NS))
+        bound = self.floor
+        if self._pin is not None:
+            if self._pin[0] > time.monotonic():
+                bound = min(bound, self._pin[1])
+            else:
+                self._pin = None
+        heap = self._ledger_heap
+        while heap and heap[0][0] < bound:
+            _, identity = heapq.heappop(heap)
+            self._ledger.pop(identity, None)
+
+    def gap(self, dropped: int) -> None:
+        gap = pb.StreamGap(dropped_entries=dropped, reason="upstream_dropped")
+        message = pb.StreamAppLogsResponse(gap=gap, cursor=self.signer.cursor(self.digest, self.position))
+        event = _Event(message, None, self.position)
+        for subscriber in self.subscribers:
+            subscriber.offer(event)
+
+    # -- the upstream loop -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        settings = self.hub.settings
+        attempt = 0
+        while True:
+            self.opened_at = None
+            try:
+                await self._follow()
+            except TailClosed as closed:
+                log.info("tail %s closed (%d %s); reconnecting", self.key, closed.code, closed.reason)
+            except (Unavailable, DeadlineExceeded) as error:
+                if not self.connected.done():
+                    self.connected.set_exception(error)
+                    self.hub.discard(self)
+                    return
+                log.warning("tail %s: %s; retrying", self.key, error.message)
+            except Exception as error:
+                # A bug must not leave subscribers waiting on a dead task: log it and go round again, or
+                # fail the first connect like any other (its waiters would otherwise wait forever).
+                log.exception("tail %s failed unexpectedly; retrying", self.key)
+                if not self.connected.done():
+                    self.connected.set_exception(Unavailable(BACKEND, f"{type(error).__name__}: {error}"))
+                    self.hub.discard(self)
+                    return
+            # Only a connection that lived a while resets the backoff: Loki may accept the upgrade and close
+            # at once (e.g. too many tails), and that must not turn into a reconnect loop.
+            lived = time.monotonic() - self.opened_at if self.opened_at is not None else 0.0
+            stable = lived >= settings.stable_after_s
+            attempt = 1 if stable else attempt + 1
+            ceiling = min(settings.backoff_max_s, settings.backoff_initial_s * 2 ** (attempt - 1))
+            await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+
+    def _since(self) -> int:
+        """Where a (re)opened tail's back-fill starts."""
+        if not self.position.ts:
+            # Nothing delivered yet: a little before the first subscriber came, to cover lines logged while
+            # its call was being set up.
+            return self.created - int(self.hub.settings.lookback_s * NS)
+        return max(self.floor, self.created - MAX_REFILL_NS)
+
+    async def _follow(self) -> None:
+        settings = self.hub.settings
+        start = self._since()
+        async with self.hub.loki.tail(
+            self.query, start_ns=start, limit=TAIL_REPLAY_LIMIT, delay_for=settings.delay_for
+        ) as tail:
+            self.opened_at = time.monotonic()
+            if not self.connected.done():
+                self.connected.set_result(None)
+            # Whatever arrived before this tail was open comes from query_range; the ledger drops repeats
+            # (Loki's own replay of the last entries included).
+            self._pin = (float("inf"), start)
+            async for batch in self.hub.forward(self.query, start):
+                await self.deliver_paced(batch)
+            self._pin = (time.monotonic() + REPLAY_PIN_S, start)
+            while True:
+                frame = await tail.recv(settings.watchdog_s)
+                if frame is None:
+                    await self._check_not_stalled()
+                    continue
+                if frame.dropped:
+                    self.gap(frame.dropped)
+                if frame.entries:
+                    await self.deliver_paced(sorted(frame.entries, key=lambda e: e.ts))
+
+    async def _check_not_stalled(self) -> None:
+        """After a quiet spell: does Loki hold entries the tail should have sent by now? Then it hangs
+        (a known Loki failure mode): drop it, and the reconnect back-fills."""
+        settings = self.hub.settings
+        due_before = time.time_ns() - int((settings.delay_for + settings.watchdog_s) * NS)
+        since = max(self.position.ts + 1, self.created - MAX_REFILL_NS) if self.position.ts else self.created
+        if due_before <= since:
+            return
+        streams = await self.hub.loki.query_range(self.query, start_ns=since, end_ns=due_before, limit=1, forward=True)
+        if any(streams):
+            raise TailClosed(1006, f"no frame for {settings.watchdog_s:g} s while Loki has newer entries")
+
+
+def _covered(resume: StreamPosition, identity: Identity | None) -> bool:
+    """Whether the client that resumed from ``resume`` already had this entry."""
+    if identity is None:
+        return False
+    return identity[1] < resume.ts or (identity[1] == resume.ts and entry_digest(identity) in resume.digests)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """A failed first connect is reported to the subscribers waiting for it; none waiting is not an error."""
+    if not future.cancelled():
+        future.exception()
+
+
+class TailHub:
+    """The ``LogStreamer`` capability. ``close()`` ends every subscriber stream cleanly."""
+
+    def __init__(
+        self, loki: LokiClient, scheme: LabelScheme, signer: SignerSource, settings: TailSettings | None = None
+    ):
+        self.loki = loki
+        self.scheme = scheme
+        self.settings = settings or TailSettings()
+        self._signer = signer
+        self._upstreams: dict[tuple[str, str, int], _Upstream] = {}
+        self._closed = False
+
+    def discard(self, upstream: _Upstream) -> None:
+        if self._upstreams.get(upstream.key) is upstream:
+            del self._upstreams[upstream.key]
+
+    async def close(self) -> None:
+        self._closed = True
+        upstreams = list(self._upstreams.values())
+        self._upstreams.clear()
+        for upstream in upstreams:
+            upstream.end()
+        await asyncio.gather(*(u.task for u in upstreams), return_exceptions=True)
+
+    async def open_stream(self, app: App, request: pb.StreamAppLogsRequest) -> AsyncIterator[pb.StreamAppLogsResponse]:
+        """Checks the request (cursor, shutdown) at once, then returns the stream of its messages.
+
+        Split in two so the servicer can tell the client "accepted" (gRPC headers) before the first entry,
+        which may be minutes away on a quiet app, while a bad cursor is still refused outright.
+        """
+        signer = await self._signer()
+        digest = query_digest("stream", app.workspace_id, app.id, request.severity)
+        resume: StreamPosition | None = None
+        if request.cursor:
+            try:
+                resume = signer.open_cursor(digest, request.cursor)
+            except BadToken as error:
+                raise InvalidArgument("cursor", str(error)) from None
+        if self._closed:
+            raise Unavailable("log stream", "the server is shutting down")
+        return self._stream(app, request, signer, digest, resume)
+
+    async def _stream(
+        self,
+        app: App,
+        request: pb.StreamAppLogsRequest,
+        signer: Signer,
+        digest: bytes,
+        resume: StreamPosition | None,
+    ) -> AsyncIterator[pb.StreamAppLogsResponse]:
+        if self._closed:  # closed between open_stream and the first read: open no tail nobody would close
+            return
+        workspace_id, app_id = app.workspace_id, app.id
+        key = (workspace_id, app_id, int(request.severity))
+        upstream = self._upstreams.get(key)
+        if upstream is None:
+            query = self.scheme.selector(workspace_id, app_id, request.severity)
+            upstream = self._upstreams[key] = _Upstream(self, key, query, digest, signer)
+        subscriber = upstream.subscribe()
+        try:
+            await asyncio.shield(upstream.connected)
+            # Identities the replay sent, oldest first (a set to look up, a deque to prune in ts order).
+            replayed: set[Identity] = set()
+            replay_order: deque[Identity] = deque()
+            own: StreamPosition | None = None
+            if resume is not None:
+                own = resume
+                async for message, identity in self._replay(upstream.query, resume, signer, digest):
+                    replayed.add(identity)
+                    replay_order.append(identity)
+                    own = advance(own, [identity])
+                    yield message
+            while True:
+                # The upstream can no longer send anything older than its back-fill start: forget those.
+                if replay_order:  # only after a resume: the common stream pays nothing per event
+                    bound = upstream.refill_start()
+                    while replay_order and replay_order[0][1] < bound:
+                        replayed.discard(replay_order.popleft())
+                if (event := await subscriber.next()) is None:
+                    break
+                if event.identity is not None and event.identity in replayed:
+                    replayed.discard(event.identity)
+                    continue
+                if own is not None and resume is not None and _covered(resume, event.identity):
+                    continue  # a new upstream's back-fill reaches before the cursor: the client has these
+                if own is None or event.identity is None:
+                    yield event.message
+                    continue
+                own = advance(own, [event.identity])
+                if event.position.ts > own.ts:
+                    own = None  # the hub is ahead of everything replayed: its cursors are valid from here
+                    yield event.message
+                else:
+                    message = pb.StreamAppLogsResponse()
+                    message.CopyFrom(event.message)
+                    message.cursor = signer.cursor(digest, own)
+                    yield message
+        finally:
+            upstream.unsubscribe(subscriber)
+
+    async def _replay(
+        self, query: str, resume: StreamPosition, signer: Signer, digest: bytes
+    ) -> AsyncIterator[tuple[pb.StreamAppLogsResponse, Identity]]:
+        """The entries after ``resume`` that are in Loki now, oldest first, each with its cursor."""
+        seen = set(resume.digests)
+        position = resume
+        since = max(resume.ts, time.time_ns() + MAX_FUTURE_NS - MAX_QUERY_LENGTH_NS)
+        async for batch in self.forward(query, since):
+            for entry in batch:
+                identity = entry.identity
+                if entry.ts == resume.ts and entry_digest(identity) in seen:
+                    continue
+                position = advance(position, [identity])
+                message = pb.StreamAppLogsResponse(
+                    entry=to_proto(entry, self.scheme), cursor=signer.cursor(digest, position)
+                )
+                yield message, identity
+            if self._closed:
+                return
+
+    async def forward(self, query: str, start: int, *, end: int | None = None) -> AsyncIterator[list[Entry]]:
+        """Every entry from ``start`` (inclusive) to ``end`` (exclusive; default: now + Loki's 10 min future
+        slack), oldest first, in batches without repeats."""
+        end = time.time_ns() + MAX_FUTURE_NS if end is None else end
+        limit = self.settings.fill_batch
+        boundary: set[Identity] = set()
+        while True:
+            streams = await self.loki.query_range(query, start_ns=start, end_ns=end, limit=limit, forward=True)
+            batch = canonical(streams, newest_first=False)
+            fresh = [e for e in batch if not (e.ts == start and e.identity in boundary)]
+            if len(batch) < limit:
+                yield fresh
+                return
+            last = batch[-1].ts
+            if not fresh:
+                if limit >= MAX_ENTRIES:
+                    raise Unavailable(BACKEND, f"more than {limit} entries share the timestamp {start} ns")
+                limit = min(limit * 4, MAX_ENTRIES)
+                continue
+            yield fresh
+            # The next query starts at the last timestamp again (inclusive); entries of that instant
+            # already yielded are remembered so none is repeated and none is skipped.
+            boundary = {e.identity for e in batch if e.ts == last} | (boundary if last == start else set())
+            start = last

@@ -1,0 +1,8 @@
+"""A Loki-compatible test double: real HTTP and WebSocket, behaviour per shared/reference/loki-http-api.md.
+
+Run it as its own process: ``python -m testing.loki_double --host 127.0.0.1 --port 3100``.
+"""
+
+from testing.loki_double.app import Settings, create_app
+
+__all__ = ["Settings", "create_app"]

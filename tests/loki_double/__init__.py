@@ -1,8 +1,0 @@
-"""A Loki-compatible test double: real HTTP and WebSocket, behaviour per shared/reference/loki-http-api.md.
-
-Run it as its own process: ``python -m tests.loki_double --host 127.0.0.1 --port 3100``.
-"""
-
-from tests.loki_double.app import Settings, create_app
-
-__all__ = ["Settings", "create_app"]

@@ -1,0 +1,172 @@
+"""server/config.py: every TOML table, its defaults, and refusals that name the file, the table and the key."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+import pytest
+
+from server import config
+from server.alerts.thresholds import BUILT_IN, Thresholds
+from server.config import AlertSettings, ConfigError, CostSettings, HealthSettings, LokiSettings
+from server.metrics.promql import (
+    ALERT_TEMPLATES,
+    COST_TEMPLATES,
+    GROUPED_TEMPLATES,
+    HISTORY_TEMPLATES,
+    RANGE_TEMPLATES,
+    Queries,
+    check_placeholders,
+)
+from server.states import AlertType
+
+EXAMPLE = """
+[prometheus]
+app_label = "service"
+[prometheus.range]
+memory = 'sum(container_memory_working_set_bytes{$app, container="POD"}) / 1048576'
+[health]
+degraded_error_rate_percent = 0.5
+[alerts]
+resolution_s = 30
+instance_label = "instance"
+[alerts.defaults.high_memory]
+warning = 85
+hold_seconds = 600
+[alerts.expressions]
+high_cpu = 'max by ($by) (rate(cpu_seconds_total{$all}[1m]))'
+[cost]
+instance_hour_usd = 0.0416
+memory_gib_hour_usd = 0.0046
+sample_interval_s = 30
+[cost.queries]
+up_now = 'count by ($by) (up{$ws})'
+[loki]
+tenant = "team-a"
+app_label = "service"
+stream_buffer = 10
+tail_linger_s = 2
+"""
+
+
+def test_no_tables_give_the_documented_defaults() -> None:
+    settings = config.from_tables({})
+    assert settings == {
+        "queries": Queries(),
+        "health": HealthSettings(),
+        "alerts": AlertSettings(),
+        "cost": CostSettings(),
+        "loki": LokiSettings(),
+    }
+    assert (AlertSettings().resolution_s, dict(AlertSettings().defaults)) == (15, dict(BUILT_IN))
+    assert CostSettings() == CostSettings(0.01, 0.005, 15.0)
+    assert dict(Queries().range_templates) == RANGE_TEMPLATES
+    assert dict(Queries().grouped_templates) == GROUPED_TEMPLATES
+    assert dict(Queries().history_templates) == HISTORY_TEMPLATES
+
+
+@pytest.mark.parametrize(
+    ("family", "templates"),
+    [
+        ("range", RANGE_TEMPLATES),
+        ("grouped", GROUPED_TEMPLATES),
+        ("history", HISTORY_TEMPLATES),
+        ("alert", ALERT_TEMPLATES),
+        ("cost", COST_TEMPLATES),
+    ],
+)
+def test_every_built_in_template_uses_only_its_familys_placeholders(family: str, templates: dict[str, str]) -> None:
+    assert {name: check_placeholders(family, t) for name, t in templates.items()} == dict.fromkeys(templates)
+
+
+def test_the_documented_example_loads() -> None:
+    settings = config.from_tables(tomllib.loads(EXAMPLE))
+    queries: Queries = settings["queries"]
+    assert queries.app_label == "service" and queries.instance_label == "instance"
+    assert 'container="POD"' in queries.range_query("memory", "ws", "app", 60)
+    assert settings["health"].degraded_error_rate_percent == 0.5
+    alerts: AlertSettings = settings["alerts"]
+    assert alerts.resolution_s == 30
+    assert alerts.defaults[AlertType.HIGH_MEMORY] == Thresholds(85.0, 95.0, 70.0, 600)
+    assert alerts.defaults[AlertType.HIGH_CPU] == BUILT_IN[AlertType.HIGH_CPU]
+    window = queries.alert_window_query(AlertType.HIGH_CPU, 300, alerts.resolution_s, with_max=True)
+    assert 'max by (workspace_id, service) (rate(cpu_seconds_total{workspace_id!="", service!=""}[1m]))' in window
+    assert "[330s:30s]" in window and "offset 330s" in window
+    memory = queries.alert_window_query(AlertType.HIGH_MEMORY, 300, alerts.resolution_s, with_max=False)
+    assert "sum by (workspace_id, service, instance)" in memory and '"stat", "max"' not in memory
+    assert settings["cost"] == CostSettings(0.0416, 0.0046, 30.0)
+    assert (
+        queries.cost_query("up_now", "ws_1", 60)
+        == 'count by (workspace_id, service) (up{workspace_id="ws_1", service!=""})'
+    )
+    loki: LokiSettings = settings["loki"]
+    assert (loki.tenant, loki.labels.app_label, loki.tail.buffer, loki.tail.linger_s) == ("team-a", "service", 10, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("tables", "says"),
+    [
+        ({"promethus": {}}, "top level: unknown keys ['promethus']"),
+        ({"prometheus": {"labels": {}}}, "[prometheus]: unknown keys ['labels']"),
+        ({"prometheus": {"app_label": "app-id"}}, "[prometheus] app_label: 'app-id' is not a label name"),
+        ({"prometheus": {"range": {"disk": "up"}}}, "[prometheus.range]: unknown keys ['disk']"),
+        ({"prometheus": {"range": {"cpu": ""}}}, "[prometheus.range] cpu: must be a non-empty PromQL string"),
+        ({"prometheus": {"range": {"cpu": "up{$nope}"}}}, "[prometheus.range] cpu: bad placeholder $nope"),
+        ({"prometheus": {"grouped": {"cpu": "sum(up{$app})"}}}, "[prometheus.grouped] cpu: bad placeholder $app"),
+        ({"prometheus": {"history": {"first_up": "min_over_time(up{$app}[$lookback])"}}}, "first_up: bad placeholder"),
+        ({"prometheus": {"range": "up"}}, "[prometheus] range: must be a table"),
+        ({"health": {"degraded_latency": 5}}, "[health]: unknown keys ['degraded_latency']"),
+        ({"health": {"degraded_latency_ms": -1}}, "[health] degraded_latency_ms: must be a positive number"),
+        ({"health": {"degraded_error_rate_percent": 60}}, "degraded_error_rate_percent exceeds unhealthy_error"),
+        ({"health": {"uptime_resolution_s": 0.5}}, "uptime_resolution_s: must be a whole number of seconds, got 0.5"),
+        ({"alerts": {"resolution": 15}}, "[alerts]: unknown keys ['resolution']"),
+        ({"alerts": {"resolution_s": 0}}, "[alerts] resolution_s: must be an integer from 1 to 3600, got 0"),
+        ({"alerts": {"resolution_s": 1.5}}, "[alerts] resolution_s: must be an integer"),
+        ({"alerts": {"instance_label": "pod-name"}}, "[alerts] instance_label: 'pod-name' is not a label name"),
+        ({"alerts": {"defaults": {"high_disk": {}}}}, "[alerts.defaults]: unknown keys ['high_disk']"),
+        ({"alerts": {"defaults": {"high_cpu": {"warning": 99}}}}, "critical_threshold: must be at least warning"),
+        ({"alerts": {"defaults": {"high_cpu": {"recovery": 80}}}}, "warning_threshold: must be greater than recovery"),
+        ({"alerts": {"defaults": {"high_cpu": {"hold_seconds": 1.5}}}}, "hold_seconds: must be an integer"),
+        ({"alerts": {"defaults": {"high_cpu": {"hold": 10}}}}, "[alerts.defaults.high_cpu]: unknown keys ['hold']"),
+        ({"alerts": {"expressions": {"high_cpu": ""}}}, "[alerts.expressions] high_cpu: must be a non-empty PromQL"),
+        ({"alerts": {"expressions": {"high_disk": "x"}}}, "[alerts.expressions]: unknown keys ['high_disk']"),
+        ({"alerts": {"expressions": {"high_memory": "max by ($group) (x)"}}}, "high_memory: bad placeholder $group"),
+        ({"cost": {"instance_usd": 1}}, "[cost]: unknown keys ['instance_usd']"),
+        ({"cost": {"instance_hour_usd": -1}}, "[cost] instance_hour_usd: must be a number ≥ 0"),
+        ({"cost": {"memory_gib_hour_usd": "cheap"}}, "[cost] memory_gib_hour_usd: must be a finite number"),
+        ({"cost": {"sample_interval_s": 0}}, "[cost] sample_interval_s: must be greater than 0"),
+        ({"cost": {"queries": {"cpu_now": "x"}}}, "[cost.queries]: unknown keys ['cpu_now']"),
+        ({"cost": {"queries": {"up_now": "sum by ($group) (up{$ws})"}}}, "[cost.queries] up_now: bad placeholder"),
+        ({"loki": {"app_lable": "service"}}, "[loki]: unknown keys ['app_lable']"),
+        ({"loki": {"app_label": 'app"} or {x="'}}, "[loki] app_label:"),
+        ({"loki": {"tail_delay_for": 6}}, "[loki] tail_delay_for: must be an integer from 0 to 5 (Loki's limit)"),
+        ({"loki": {"stream_buffer": "big"}}, "[loki] stream_buffer: must be an integer"),
+        ({"loki": {"tail_watchdog_s": 0.1}}, "[loki] tail_watchdog_s: must be a number ≥ 0.5"),
+        ({"loki": {"tenant": 7}}, "[loki] tenant: must be a string"),
+    ],
+)
+def test_bad_tables_are_refused_naming_the_file_table_and_key(tables: dict[str, Any], says: str) -> None:
+    with pytest.raises(ConfigError, match=r"^config file /etc/m\.toml: .*" + re.escape(says)):
+        config.from_tables(tables, source="config file /etc/m.toml")
+
+
+def test_the_file_is_read_and_a_broken_one_is_named(tmp_path: Any) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text("[alerts]\nresolution_s = 60\n")
+    assert config.load([], {"MONITORING_CONFIG_FILE": str(good)}).alerts.resolution_s == 60
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[alerts\n")
+    with pytest.raises(ConfigError, match=f"cannot read config file {re.escape(str(broken))}"):
+        config.load([], {"MONITORING_CONFIG_FILE": str(broken)})
+    with pytest.raises(ConfigError, match=r"config file .*missing\.toml"):
+        config.load(["--config-file", str(tmp_path / "missing.toml")], {})
+
+
+def test_environment_values_are_checked_and_named() -> None:
+    with pytest.raises(ConfigError, match=r"MONITORING_TOKEN_SECRET or --token-secret\): must be at least 16 bytes"):
+        config.load([], {"MONITORING_TOKEN_SECRET": "short"})
+    with pytest.raises(ConfigError, match=r"MONITORING_EVAL_INTERVAL or --eval-interval\): 'often'"):
+        config.load([], {"MONITORING_EVAL_INTERVAL": "often"})
+    assert config.load([], {"MONITORING_EVAL_INTERVAL": "10"}).stale_after_s == 60.0

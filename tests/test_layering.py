@@ -1,0 +1,132 @@
+"""The import rules of docs/architecture.md, checked on the source: which room may import which.
+
+A room is a folder of server/ (api, metrics, logs, alerts, store, cli) or one of the shared modules. The
+arrows point one way: api → capabilities (metrics, logs, alerts) → store and the shared kernel; the edge
+and the development helpers never reach into the server's or the tests' code.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+KERNEL = {"server.errors", "server.convert", "server.states", "server.validation"}
+# Pure knowledge that server/config.py reads its defaults and types from: it must not import the config back.
+KNOWLEDGE = {"server.metrics.promql", "server.alerts.thresholds", "server.logs.logql"}
+
+# room → the rooms it may import (besides itself and anything outside server/).
+ALLOWED: dict[str, set[str]] = {
+    "kernel": {"kernel"},
+    "store": {"kernel"},
+    "knowledge": {"kernel", "store", "knowledge"},
+    "config": {"kernel", "knowledge"},
+    "metrics": {"kernel", "store", "config", "knowledge"},
+    "logs": {"kernel", "store", "config", "knowledge"},
+    "alerts": {"kernel", "store", "config", "knowledge", "metrics"},
+    "api": {"kernel", "store", "config", "knowledge", "alerts"},
+    "cli": {"kernel"},
+    "main": {"kernel", "store", "config", "knowledge", "metrics", "logs", "alerts", "api"},
+}
+# Top-level packages, and the top-level packages they must never import.
+FORBIDDEN_ROOTS = {
+    "server": {"edge", "tests", "testing", "devstack", "bench"},
+    "edge": {"server", "tests", "testing", "devstack", "bench"},
+    "envconfig": {"server", "edge", "tests", "testing", "devstack"},
+    "testing": {"tests", "devstack", "bench"},
+    "devstack": {"tests", "bench"},
+    "bench": {"tests"},
+}
+
+
+def _module(path: pathlib.Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _room(module: str) -> str:
+    if module in KERNEL:
+        return "kernel"
+    if module in KNOWLEDGE:
+        return "knowledge"
+    if module in ("server.config", "server.main"):
+        return module.removeprefix("server.")
+    parts = module.split(".")
+    assert len(parts) >= 2 and parts[0] == "server", module
+    return parts[1]
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    return _IMPORTS[path]
+
+
+def _parse_imports(path: pathlib.Path) -> set[str]:
+    """Absolute module names a file imports; ``from server.api import rpc`` counts as ``server.api.rpc``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def _sources(package: str) -> list[pathlib.Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+# Parsed once, at collection: late in the session, CPython 3.11.7's ast.parse failed here with "SystemError:
+# AST constructor recursion depth mismatch" (a known CPython fault, python/cpython#106905).
+_IMPORTS = {path: _parse_imports(path) for package in FORBIDDEN_ROOTS for path in _sources(package)}
+
+
+def _server_module(name: str) -> str | None:
+    """The server module a name refers to (a module, or a name imported from one), or None."""
+    while name.startswith("server."):
+        if (ROOT / (name.replace(".", "/") + ".py")).exists() or (ROOT / name.replace(".", "/")).is_dir():
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def test_every_server_module_has_a_room() -> None:
+    rooms = {_room(_module(p)) for p in _sources("server") if _module(p) != "server"}
+    assert rooms == set(ALLOWED)
+
+
+@pytest.mark.parametrize("path", _sources("server"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_server_imports_follow_the_arrows(path: pathlib.Path) -> None:
+    module = _module(path)
+    if module == "server":
+        return
+    room = _room(module)
+    wrong = set()
+    for name in _imports(path):
+        target = _server_module(name)
+        if target is None or target in ("server", f"server.{room}"):
+            continue
+        target_room = _room(target)
+        if target_room != room and target_room not in ALLOWED[room]:
+            wrong.add(f"{name} ({target_room})")
+    assert not wrong, f"{module} ({room}) may import only {sorted(ALLOWED[room])}"
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN_ROOTS))
+def test_packages_never_import_what_is_below_or_beside_them(package: str) -> None:
+    offenders = {}
+    for path in _sources(package):
+        roots = {name.split(".")[0] for name in _imports(path)}
+        if bad := roots & FORBIDDEN_ROOTS[package]:
+            offenders[str(path.relative_to(ROOT))] = sorted(bad)
+    assert offenders == {}
+
+
+def test_the_checks_see_real_imports() -> None:
+    assert "server.api.rpc" in _imports(ROOT / "server/api/monitoring.py")
+    assert _room("server.metrics.health") == "metrics" and _room("server.logs.logql") == "knowledge"
+    assert _server_module("server.metrics.promql.Queries") == "server.metrics.promql"
+    assert len(_sources("edge")) >= 9
