@@ -1,4 +1,4 @@
-"""envconfig: flags, then environment variables, then defaults; typed conversion; clear exits."""
+"""envconfig: flags, then environment variables, then defaults; typed conversion; a ConfigError naming the setting."""
 
 from __future__ import annotations
 

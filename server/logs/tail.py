@@ -37,6 +37,7 @@ from server.store.records import App
 log = logging.getLogger("server.logs.tail")
 
 Identity = tuple[str, int, str]
+_REPLAY_MARGIN_NS = 3600 * NS
 MAX_REFILL_NS = 3600 * NS  # a back-fill never reaches further back than this before the upstream started
 TAIL_REPLAY_LIMIT = 100  # Loki's default; the back-fill from query_range covers the rest anyway
 REPLAY_PIN_S = 30.0  # Loki replays the last entries right after a tail opens; this is ample for them
@@ -430,7 +431,8 @@ class TailHub:
         """The entries after ``resume`` that are in Loki now, oldest first, each with its cursor."""
         seen = set(resume.digests)
         position = resume
-        since = max(resume.ts, time.time_ns() + MAX_FUTURE_NS - MAX_QUERY_LENGTH_NS)
+        # forward() reads the clock again for the window's end: an hour of margin keeps it inside Loki's limit.
+        since = max(resume.ts, time.time_ns() + MAX_FUTURE_NS - (MAX_QUERY_LENGTH_NS - _REPLAY_MARGIN_NS))
         async for batch in self.forward(query, since):
             for entry in batch:
                 identity = entry.identity

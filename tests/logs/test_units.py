@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.logs.logql import LabelScheme, quote, severity_of
-from server.logs.loki import loki_time
+from server.logs.loki import MAX_QUERY_LENGTH_NS, Entry, loki_time
+from server.logs.tail import TailHub
 from server.logs.tokens import BadToken, PagePosition, Signer, StreamPosition, advance, entry_digest, query_digest
 from testing.loki_double import logql as double_logql
 
@@ -68,3 +71,26 @@ def test_cursor_positions_track_ties_and_ignore_late_entries() -> None:
     signer = Signer(b"k" * 32)
     digest = query_digest("stream", "ws", "app", 0)
     assert signer.open_cursor(digest, signer.cursor(digest, position)) == position
+
+
+class _RecordingLoki:
+    """A Loki client that answers nothing and remembers each query_range window."""
+
+    def __init__(self) -> None:
+        self.windows: list[tuple[int, int]] = []
+
+    async def query_range(
+        self, query: str, *, start_ns: int, end_ns: int, limit: int, forward: bool
+    ) -> list[list[Entry]]:
+        self.windows.append((start_ns, end_ns))
+        return []
+
+
+async def test_replaying_a_month_old_cursor_stays_inside_lokis_query_length() -> None:
+    loki = _RecordingLoki()
+    hub = TailHub(loki, LabelScheme(), None)  # type: ignore[arg-type]
+    signer = Signer(b"k" * 32)
+    digest = query_digest("stream", "ws", "app", 0)
+    month_old = StreamPosition(time.time_ns() - 40 * 86400 * 10**9, ())
+    assert [m async for m in hub._replay('{app_id="app"}', month_old, signer, digest)] == []
+    assert loki.windows and all(end - start <= MAX_QUERY_LENGTH_NS for start, end in loki.windows)

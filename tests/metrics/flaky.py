@@ -13,8 +13,7 @@ import httpx
 
 from testing.procs import free_port
 
-# Prometheus 2.42's real answer to a query_range over more than 11,000 points
-# (shared/fixtures/prometheus/error_too_many_points.json).
+# Prometheus 2.42's real answer to a query_range over more than 11,000 points.
 TOO_MANY_POINTS = (
     b'{"status":"error","errorType":"bad_data","error":"exceeded maximum resolution of 11,000 points per'
     b' timeseries. Try decreasing the query resolution (?step=XX)"}'

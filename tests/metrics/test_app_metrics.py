@@ -26,7 +26,7 @@ PERIODS = [
     (pb.PERIOD_30D, 30 * 86400, 21600, 121),
 ]
 PERIOD_IDS = ["1h", "6h", "24h", "7d", "30d"]
-# The units, written out rather than read from server/metrics.py: the test must not check the
+# The units, written out rather than read from server/metrics/app_metrics.py: the test must not check the
 # server against itself.
 UNITS = {
     "cpu": "%",

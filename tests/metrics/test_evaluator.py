@@ -56,7 +56,7 @@ async def add_apps(store: SqliteStore, ids: list[str]) -> None:
 
 
 def at(backfilled: Backfilled) -> int:
-    """A tick time on the sample grid, so rates are exact (see tests/metrics/data.py)."""
+    """A tick time on the sample grid, so rates are exact (see testing/metrics_data.py)."""
     return backfilled.now // 60 * 60 * 10**9
 
 
