@@ -1,7 +1,8 @@
 """A Loki-compatible HTTP/WebSocket server (the parts of /loki/api/v1 our server uses), as a Starlette app.
 
-Behaviour follows Loki's HTTP API as the real Loki behaves (the team's Loki reference): plain-text errors (no trailing newline on the query
-path, a newline on push/ready/auth), JSON bodies with a trailing newline, nanosecond timestamps as ints,
+Behaviour follows Loki's HTTP API as the real Loki behaves (the team's Loki reference): plain-text errors
+(no trailing newline on the query path, a newline on push/ready/auth), JSON bodies with a trailing newline,
+nanosecond timestamps as ints,
 the 5000-entry cap, tail frames with one stream object per entry, ``dropped_entries``, 1011 close codes.
 
 Fault controls for tests live under ``/_double/`` — a path Loki does not have, so the server under test
