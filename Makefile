@@ -25,7 +25,7 @@ gen: $(STAMP)
 check-gen: $(STAMP)
 	$(BIN)/python scripts/gen.py --check gen
 
-## system-deps: Debian packages the tests and `make run` use (Prometheus; wrk for benchmarks)
+## system-deps: Debian packages the tests and `make run` use (Prometheus, PostgreSQL, Chromium; wrk for benchmarks)
 system-deps:
 	@scripts/system-deps.sh
 

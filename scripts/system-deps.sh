@@ -3,14 +3,24 @@
 #   prometheus  (+ promtool) the real metrics backend, for the tests and `make run`
 #   wrk         the HTTP load generator of the edge benchmark
 #   chromium    the browser of the EventSource test of the edge (run headless)
+#   postgresql  the server binaries (initdb, pg_ctl) of the PostgreSQL store tests' throwaway cluster
 # Usage: system-deps.sh [PACKAGE ...]   (no argument: all of them)
 set -euo pipefail
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(prometheus wrk chromium)
+[ ${#wanted[@]} -eq 0 ] && wanted=(prometheus wrk chromium postgresql)
+
+# initdb is not on PATH on Debian: it lives in /usr/lib/postgresql/<major>/bin (testing/postgres.py looks there).
+have_initdb() {
+  local bindir
+  bindir=$(pg_config --bindir 2>/dev/null) && [ -x "$bindir/initdb" ] && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+
 missing=()
 for package in "${wanted[@]}"; do
   case "$package" in
     prometheus) command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus) ;;
+    postgresql) have_initdb || missing+=(postgresql) ;;
     *) command -v "$package" >/dev/null || missing+=("$package") ;;
   esac
 done

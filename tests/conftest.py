@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from testing.platform import Tenant, new_tenant
+from testing.postgres import PostgresCluster, running_postgres
 from testing.procs import ServerProcess, running_server
 
 
@@ -22,6 +23,13 @@ def server(log_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> I
     """A server with no reachable backends: for the contract, auth, validation and store tests."""
     with running_server(log_dir, tmp_path_factory.mktemp("db") / "monitoring.db") as process:
         yield process
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL on loopback, started on first use; each test creates a database of its own."""
+    with running_postgres() as cluster:
+        yield cluster
 
 
 @pytest.fixture

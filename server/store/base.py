@@ -1,6 +1,12 @@
-"""The store interface. The server depends on this protocol only; ``sqlite.py`` is one implementation.
+"""The store interface. The server depends on this protocol only; ``sqlite.py`` (the embedded default) and
+``postgres.py`` (several replicas on one database) implement it.
 
 Every write method returns only after the write is committed to durable storage.
+
+Leases and fencing: one replica at a time runs the evaluator, holding a lease it renews. The writes it makes
+under the lease carry a :class:`~server.store.records.Fence`; the store checks the fence inside the write's
+own transaction and raises :class:`LeaseLost` (writing nothing) once another holder has taken the lease, so a
+stale leader's writes never land. An expired lease nobody took over still accepts its holder's fence.
 """
 
 from __future__ import annotations
@@ -9,7 +15,26 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from server.states import OperationKind, OperationStatus, ResolvedBy
-from server.store.records import Alert, AlertChanges, AlertRule, ApiKey, App, HealthSnapshot, Operation, Workspace
+from server.store.records import (
+    Alert,
+    AlertChanges,
+    AlertRule,
+    ApiKey,
+    App,
+    Fence,
+    HealthSnapshot,
+    Lease,
+    Operation,
+    Workspace,
+)
+
+
+class LeaseLost(Exception):
+    """A fenced write by a holder whose epoch is no longer the lease's: the write was rolled back."""
+
+    def __init__(self, fence: Fence):
+        super().__init__(f"lease {fence.name!r}: {fence.holder} (epoch {fence.epoch}) no longer holds it")
+        self.fence = fence
 
 
 class Store(Protocol):
@@ -42,10 +67,10 @@ class Store(Protocol):
     async def revoke_api_key(self, workspace_id: str, key_id: str, now_ns: int) -> ApiKey | None: ...
 
     # Health snapshots
-    async def save_snapshots(self, snapshots: Sequence[HealthSnapshot]) -> None: ...
+    async def save_snapshots(self, snapshots: Sequence[HealthSnapshot], *, fence: Fence | None = None) -> None: ...
     async def latest_snapshot(self, app_id: str) -> HealthSnapshot | None: ...
     async def latest_snapshots(self, workspace_id: str | None = None) -> list[HealthSnapshot]: ...
-    async def delete_snapshots_before(self, before_ns: int) -> int: ...
+    async def delete_snapshots_before(self, before_ns: int, *, fence: Fence | None = None) -> int: ...
 
     # Alerts
     async def get_alert(self, workspace_id: str, alert_id: str) -> Alert | None: ...
@@ -57,7 +82,7 @@ class Store(Protocol):
     # The rules engine's side of alerts (every workspace at once)
     async def open_alerts(self) -> list[Alert]: ...
     async def latched_alerts(self) -> list[Alert]: ...
-    async def apply_alert_changes(self, changes: AlertChanges) -> list[Alert]: ...
+    async def apply_alert_changes(self, changes: AlertChanges, *, fence: Fence | None = None) -> list[Alert]: ...
 
     # Alert rules (threshold overrides)
     async def create_alert_rule(self, rule: AlertRule) -> AlertRule | None: ...
@@ -68,3 +93,12 @@ class Store(Protocol):
 
     # Server secrets: the first caller's candidate is stored; every caller gets the stored value
     async def server_secret(self, name: str, candidate: bytes, now_ns: int) -> bytes: ...
+
+    # Leases (one evaluator among replicas). Atomic even when several processes race: takes the lease when
+    # it has no row, when it expired, or when ``holder`` holds it (a renewal: same epoch, new expiry); another
+    # holder taking it bumps the epoch. Returns the lease now held by ``holder``, or None when another
+    # holder's unexpired lease stands.
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> Lease | None: ...
+    # Expires the lease now if ``holder`` holds it, so that a graceful stop hands it over at once.
+    async def release_lease(self, name: str, holder: str) -> None: ...
+    async def current_lease(self, name: str) -> Lease | None: ...

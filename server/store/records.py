@@ -135,3 +135,25 @@ class AlertChanges:
 
     def __bool__(self) -> bool:
         return bool(self.fire or self.resolve or self.escalate or self.rearm)
+
+
+@dataclasses.dataclass(frozen=True)
+class Lease:
+    """Who holds the lease ``name`` until ``expires_ns``, read on the store's clock (so that replicas on
+    different machines agree). ``epoch`` grows by one whenever another holder takes the lease; a renewal
+    keeps it."""
+
+    name: str
+    holder: str
+    epoch: int
+    expires_ns: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Fence:
+    """The lease a write is made under: the store refuses the write unless ``holder`` and ``epoch`` are
+    still the lease's (see :class:`server.store.base.LeaseLost`)."""
+
+    name: str
+    holder: str
+    epoch: int

@@ -1,25 +1,36 @@
 """The SQLite store (aiosqlite), in WAL mode with ``synchronous=FULL``: a committed write survives kill -9
-and power loss. Versioned migrations in ``migrations/NNNN_*.sql`` are applied at open, each atomically.
+and power loss. Versioned migrations in ``migrations/sqlite/NNNN_*.sql`` are applied at open, each atomically.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.resources
 import json
 import pathlib
-import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 import aiosqlite
 
 from server.states import OperationKind, OperationStatus, ResolvedBy
-from server.store.records import Alert, AlertChanges, AlertRule, ApiKey, App, HealthSnapshot, Operation, Workspace
+from server.store.base import LeaseLost
+from server.store.records import (
+    Alert,
+    AlertChanges,
+    AlertRule,
+    ApiKey,
+    App,
+    Fence,
+    HealthSnapshot,
+    Lease,
+    Operation,
+    Workspace,
+)
+from server.store.schema import migrations
 
-_MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 _OPERATION_TABLES = {OperationKind.DEPLOY: "deploys", OperationKind.BUILD: "builds"}
 
 
@@ -31,16 +42,6 @@ def _statements(script: str) -> Iterator[str]:
         if sqlite3.complete_statement(pending):
             yield pending.strip()
             pending = ""
-
-
-def _migrations() -> list[tuple[int, str]]:
-    folder = importlib.resources.files("server.store") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        match = _MIGRATION_NAME.fullmatch(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
-    return sorted(found)
 
 
 _OPEN_ATTEMPTS = 20  # about 2 s of retries in all
@@ -107,7 +108,7 @@ class SqliteStore:
         await self._db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ns INTEGER)"
         )
-        for version, sql in _migrations():
+        for version, sql in migrations("sqlite"):
             async with self._transaction() as db:
                 applied = await db.execute_fetchall("SELECT 1 FROM schema_migrations WHERE version = ?", (version,))
                 if applied:
@@ -119,14 +120,17 @@ class SqliteStore:
                 )
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(self, fence: Fence | None = None) -> AsyncIterator[aiosqlite.Connection]:
         # One transaction at a time on the transactions connection; BEGIN IMMEDIATE takes the file's write
         # lock, so single-statement writes (the other connection) and other processes wait for the COMMIT.
-        # The body must use the yielded connection.
+        # The body must use the yielded connection. With a fence, the lease is checked under that lock: no
+        # other holder can take the lease between the check and the COMMIT.
         async with self._tx_lock:
             db = self._tx_db
             try:
                 await db.execute("BEGIN IMMEDIATE")
+                if fence is not None:
+                    await _check_fence(db, fence)
                 yield db
                 await db.execute("COMMIT")
             except BaseException:
@@ -268,8 +272,8 @@ class SqliteStore:
 
     # Health snapshots
 
-    async def save_snapshots(self, snapshots: Sequence[HealthSnapshot]) -> None:
-        async with self._transaction() as db:
+    async def save_snapshots(self, snapshots: Sequence[HealthSnapshot], *, fence: Fence | None = None) -> None:
+        async with self._transaction(fence) as db:
             # An app deleted since the tick listed it is skipped, rather than failing every app's snapshot.
             await db.executemany(
                 "INSERT OR REPLACE INTO health_snapshots (app_id, workspace_id, checked_ns, status, up_since_ns,"
@@ -308,10 +312,15 @@ class SqliteStore:
         rows = await self._all(sql + " GROUP BY app_id", params)
         return [_snapshot(row) for row in rows]
 
-    async def delete_snapshots_before(self, before_ns: int) -> int:
+    async def delete_snapshots_before(self, before_ns: int, *, fence: Fence | None = None) -> int:
         # Uses health_snapshots_by_time (migration 0002): deletes one tick's worth of rows, not a table scan.
-        cursor = await self._db.execute("DELETE FROM health_snapshots WHERE checked_ns < ?", (before_ns,))
-        return cursor.rowcount
+        sql = "DELETE FROM health_snapshots WHERE checked_ns < ?"
+        if fence is None:
+            cursor = await self._db.execute(sql, (before_ns,))
+            return cursor.rowcount
+        async with self._transaction(fence) as db:
+            cursor = await db.execute(sql, (before_ns,))
+            return cursor.rowcount
 
     # Alerts
 
@@ -348,7 +357,7 @@ class SqliteStore:
         rows = await self._all("SELECT * FROM alerts WHERE resolved_by = 'manual' AND rearmed_ns IS NULL")
         return [Alert(**row) for row in rows]
 
-    async def apply_alert_changes(self, changes: AlertChanges) -> list[Alert]:
+    async def apply_alert_changes(self, changes: AlertChanges, *, fence: Fence | None = None) -> list[Alert]:
         """Applies a tick's decisions in one write transaction; returns the alerts that did fire.
 
         A fire is skipped when (app, type) is latched by a manual resolution, and is a no-op when an
@@ -356,7 +365,7 @@ class SqliteStore:
         processes, so two evaluators on one database fire a breach once.
         """
         fired = []
-        async with self._transaction() as db:
+        async with self._transaction(fence) as db:
             for alert in changes.fire:
                 cursor = await db.execute(
                     "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns)"
@@ -463,6 +472,46 @@ class SqliteStore:
             )
             rows = await db.execute_fetchall("SELECT value FROM server_secrets WHERE name = ?", (name,))
         return bytes(next(iter(rows))[0])
+
+    # Leases: time.time_ns() is the store's clock here, since every process on one file shares the machine's.
+
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> Lease | None:
+        async with self._transaction() as db:  # BEGIN IMMEDIATE: racing processes take turns
+            now_ns = time.time_ns()
+            rows = await db.execute_fetchall("SELECT holder, epoch, expires_ns FROM leases WHERE name = ?", (name,))
+            current = next(iter(rows), None)
+            if current is None:
+                epoch = 1
+            elif current["holder"] == holder:
+                epoch = current["epoch"]
+            elif current["expires_ns"] <= now_ns:
+                epoch = current["epoch"] + 1
+            else:
+                return None
+            lease = Lease(name, holder, epoch, now_ns + round(ttl_s * 1e9))
+            await db.execute(
+                "INSERT OR REPLACE INTO leases (name, holder, epoch, expires_ns) VALUES (?, ?, ?, ?)",
+                (lease.name, lease.holder, lease.epoch, lease.expires_ns),
+            )
+        return lease
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        now_ns = time.time_ns()
+        await self._db.execute(
+            "UPDATE leases SET expires_ns = ? WHERE name = ? AND holder = ? AND expires_ns > ?",
+            (now_ns, name, holder, now_ns),
+        )
+
+    async def current_lease(self, name: str) -> Lease | None:
+        row = await self._one("SELECT * FROM leases WHERE name = ?", (name,))
+        return Lease(**row) if row else None
+
+
+async def _check_fence(db: aiosqlite.Connection, fence: Fence) -> None:
+    rows = await db.execute_fetchall("SELECT holder, epoch FROM leases WHERE name = ?", (fence.name,))
+    current = next(iter(rows), None)
+    if current is None or (current["holder"], current["epoch"]) != (fence.holder, fence.epoch):
+        raise LeaseLost(fence)
 
 
 def _snapshot(row: aiosqlite.Row) -> HealthSnapshot:

@@ -1,0 +1,573 @@
+"""The PostgreSQL store (asyncpg), for several replicas on one database.
+
+``postgresql://user:password@host:port/database`` (or ``postgres://``); every other query parameter goes
+to asyncpg (``sslmode=require``, say), except ``pool_max``: the most connections one replica keeps (default
+10; at least one is always open). Versioned migrations in ``migrations/postgres/NNNN_*.sql`` are applied
+at open in one transaction that holds an advisory lock, so replicas starting together apply each once.
+
+Every write is committed before its method returns (asyncpg runs a lone statement in its own transaction;
+multi-statement writes use an explicit one). Constraints live in the schema, not in Python: the partial
+unique index ``alerts_one_open`` keeps one open alert per (app, type) across replicas. A connection that
+is refused or lost during a call raises :class:`server.errors.Unavailable`, naming neither host nor password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from server.errors import Unavailable
+from server.states import OperationKind, OperationStatus, ResolvedBy
+from server.store.base import LeaseLost
+from server.store.records import (
+    Alert,
+    AlertChanges,
+    AlertRule,
+    ApiKey,
+    App,
+    Fence,
+    HealthSnapshot,
+    Lease,
+    Operation,
+    Workspace,
+)
+from server.store.schema import migrations
+
+SCHEMES = ("postgresql", "postgres")
+DEFAULT_POOL_MAX = 10
+_POOL_MIN = 1
+_POOL_LIMIT = 1000  # a larger pool_max is a typo, not a plan: PostgreSQL's default max_connections is 100
+_CONNECT_WINDOW_S = 5.0  # startup retries a refused connection this long: a database starting alongside
+_CONNECT_TIMEOUT_S = 5.0  # one connection attempt (asyncpg's default, 60 s, would stall the startup)
+_CLOSE_TIMEOUT_S = 10.0
+# Any constant shared by every replica: the pg_advisory_xact_lock key that serialises migrations.
+_MIGRATION_LOCK = 0x646F6F6F72_01  # "dooor", 1
+# The database's clock in nanoseconds: leases expire by it, so replicas on different machines agree.
+_NOW_NS = "(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint"
+_OPERATION_TABLES = {OperationKind.DEPLOY: "deploys", OperationKind.BUILD: "builds"}
+
+# A refused or lost connection, or a server that cannot take one now: the database is unavailable, which is
+# not the query's fault. (TimeoutError, ConnectionRefusedError and ConnectionResetError are OSErrors.)
+_CONNECTION_ERRORS = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+_REFUSED_AT_START = (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Target:
+    dsn: str  # for asyncpg: the URL without our own parameters
+    where: str  # host:port/database, for messages (never the user's password)
+    pool_max: int
+
+
+def is_postgres_url(url: str) -> bool:
+    return urllib.parse.urlsplit(url).scheme in SCHEMES
+
+
+def _target(url: str) -> _Target:
+    parts = urllib.parse.urlsplit(url)
+    where = parts.netloc.rpartition("@")[2] + parts.path  # host(s) and database: no user, no password
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    pool_max = DEFAULT_POOL_MAX
+    for key, value in query:
+        if key == "pool_max":
+            if not value.isdigit() or not 1 <= int(value) <= _POOL_LIMIT:
+                raise ValueError(f"PostgreSQL URL {where}: pool_max must be a whole number from 1 to {_POOL_LIMIT}")
+            pool_max = int(value)
+    rest = urllib.parse.urlencode([(key, value) for key, value in query if key != "pool_max"])
+    return _Target(urllib.parse.urlunsplit(parts._replace(query=rest)), where, pool_max)
+
+
+async def open_postgres(url: str) -> PostgresStore:
+    """Connects (retrying a refused connection for a few seconds), applies pending migrations, returns the store."""
+    target = _target(url)
+    pool = await _create_pool(target)
+    try:
+        async with _acquire(pool) as connection:
+            await _migrate(connection)
+    except BaseException:
+        pool.terminate()
+        raise
+    return PostgresStore(pool)
+
+
+async def _create_pool(target: _Target) -> asyncpg.Pool:
+    deadline = time.monotonic() + _CONNECT_WINDOW_S
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await asyncpg.create_pool(
+                target.dsn, min_size=_POOL_MIN, max_size=target.pool_max, timeout=_CONNECT_TIMEOUT_S
+            )
+        except _REFUSED_AT_START as error:
+            if time.monotonic() >= deadline:
+                raise Unavailable(
+                    "store", f"PostgreSQL at {target.where} refused {attempt} connection attempts: {error}"
+                ) from error
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as error:
+            # A wrong password, a missing database, a malformed URL: retrying would not help. The message
+            # names the target by host and database only (asyncpg's own messages never quote the password).
+            raise Unavailable("store", f"cannot open PostgreSQL database {target.where}: {error}") from error
+        await asyncio.sleep(min(0.1 * attempt, 1.0))
+
+
+async def _migrate(connection: PoolConnectionProxy) -> None:
+    """Applies the pending migrations in one transaction under an advisory lock: replicas starting together
+    queue on the lock, and each reads schema_migrations only once it holds it, so every version runs once."""
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ns BIGINT NOT NULL)"
+        )
+        applied = {row["version"] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+        for version, sql in migrations("postgres"):
+            if version in applied:
+                continue
+            await connection.execute(sql)  # no arguments: the simple protocol, several statements at once
+            await connection.execute(f"INSERT INTO schema_migrations VALUES ($1, {_NOW_NS})", version)
+
+
+@contextlib.asynccontextmanager
+async def _acquire(pool: asyncpg.Pool) -> AsyncIterator[PoolConnectionProxy]:
+    try:
+        async with pool.acquire() as connection:
+            yield connection
+    except _CONNECTION_ERRORS as error:
+        raise Unavailable("store", "the database connection was refused or lost") from error
+
+
+async def _check_fence(connection: PoolConnectionProxy, fence: Fence) -> None:
+    # FOR SHARE: a takeover (acquire_lease updates the row) waits until this write commits or rolls back, so
+    # the fence stays true until the COMMIT; several fenced writes of one leader do not wait for each other.
+    row = await connection.fetchrow("SELECT holder, epoch FROM leases WHERE name = $1 FOR SHARE", fence.name)
+    if row is None or (row["holder"], row["epoch"]) != (fence.holder, fence.epoch):
+        raise LeaseLost(fence)
+
+
+def _count(status: str) -> int:
+    """Rows a command touched, from its status tag ("DELETE 3", "INSERT 0 1")."""
+    return int(status.rpartition(" ")[2])
+
+
+def _snapshot(row: Mapping[str, Any]) -> HealthSnapshot:
+    return HealthSnapshot(**{**row, "reasons": tuple(json.loads(row["reasons"]))})
+
+
+class PostgresStore:
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self._pool.close(), _CLOSE_TIMEOUT_S)
+        except TimeoutError:  # a connection still in use: close it anyway
+            self._pool.terminate()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, fence: Fence | None = None) -> AsyncIterator[PoolConnectionProxy]:
+        # Commits when the body returns, rolls back when it raises (LeaseLost included).
+        async with _acquire(self._pool) as connection, connection.transaction():
+            if fence is not None:
+                await _check_fence(connection, fence)
+            yield connection
+
+    async def _one(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        async with _acquire(self._pool) as connection:
+            return await connection.fetchrow(sql, *args)
+
+    async def _all(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with _acquire(self._pool) as connection:
+            return list(await connection.fetch(sql, *args))
+
+    async def _execute(self, sql: str, *args: Any) -> int:
+        async with _acquire(self._pool) as connection:
+            return _count(await connection.execute(sql, *args))
+
+    # Workspaces
+
+    async def create_workspace(self, workspace_id: str, name: str, now_ns: int) -> Workspace:
+        await self._execute(
+            "INSERT INTO workspaces (id, name, created_ns) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            workspace_id,
+            name,
+            now_ns,
+        )
+        workspace = await self.get_workspace(workspace_id)
+        assert workspace is not None
+        return workspace
+
+    async def get_workspace(self, workspace_id: str) -> Workspace | None:
+        row = await self._one("SELECT * FROM workspaces WHERE id = $1", workspace_id)
+        return Workspace(**row) if row else None
+
+    # Apps
+
+    async def upsert_app(self, app: App) -> App | None:
+        await self._execute(
+            "INSERT INTO apps (id, workspace_id, name, service_name, memory_limit_mib, cpu_limit_cores,"
+            " created_ns) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+            " service_name = excluded.service_name, memory_limit_mib = excluded.memory_limit_mib,"
+            " cpu_limit_cores = excluded.cpu_limit_cores WHERE apps.workspace_id = excluded.workspace_id",
+            app.id,
+            app.workspace_id,
+            app.name,
+            app.service_name,
+            app.memory_limit_mib,
+            app.cpu_limit_cores,
+            app.created_ns,
+        )
+        return await self.get_app(app.workspace_id, app.id)  # None: the id belongs to another workspace
+
+    async def get_app(self, workspace_id: str, app_id: str) -> App | None:
+        row = await self._one("SELECT * FROM apps WHERE id = $1 AND workspace_id = $2", app_id, workspace_id)
+        return App(**row) if row else None
+
+    async def list_apps(self, workspace_id: str) -> list[App]:
+        rows = await self._all("SELECT * FROM apps WHERE workspace_id = $1 ORDER BY id", workspace_id)
+        return [App(**row) for row in rows]
+
+    async def list_all_apps(self) -> list[App]:
+        return [App(**row) for row in await self._all("SELECT * FROM apps ORDER BY workspace_id, id")]
+
+    async def delete_app(self, workspace_id: str, app_id: str) -> bool:
+        return await self._execute("DELETE FROM apps WHERE id = $1 AND workspace_id = $2", app_id, workspace_id) > 0
+
+    # Deploys and builds
+
+    async def record_operation(self, kind: OperationKind, op: Operation) -> Operation:
+        table = _OPERATION_TABLES[kind]
+        await self._execute(
+            f"INSERT INTO {table} (app_id, id, workspace_id, status, started_ns, finished_ns)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, id) DO UPDATE SET status = excluded.status,"
+            " started_ns = excluded.started_ns, finished_ns = excluded.finished_ns",
+            op.app_id,
+            op.id,
+            op.workspace_id,
+            op.status,
+            op.started_ns,
+            op.finished_ns,
+        )
+        return op
+
+    async def last_deploy_started_ns(self, app_id: str, status: OperationStatus) -> int | None:
+        row = await self._one(
+            "SELECT max(started_ns) AS t FROM deploys WHERE app_id = $1 AND status = $2", app_id, status
+        )
+        return row["t"] if row else None
+
+    async def count_operations(
+        self, kind: OperationKind, workspace_id: str, *, since_ns: int = 0, status: OperationStatus | None = None
+    ) -> int:
+        sql = f"SELECT count(*) FROM {_OPERATION_TABLES[kind]} WHERE workspace_id = $1 AND started_ns >= $2"
+        args: list[Any] = [workspace_id, since_ns]
+        if status is not None:
+            sql += " AND status = $3"
+            args.append(status)
+        row = await self._one(sql, *args)
+        return int(row[0]) if row else 0
+
+    async def recent_operations(self, kind: OperationKind, workspace_id: str, limit: int) -> list[Operation]:
+        rows = await self._all(
+            f"SELECT * FROM {_OPERATION_TABLES[kind]} WHERE workspace_id = $1 ORDER BY started_ns DESC LIMIT $2",
+            workspace_id,
+            limit,
+        )
+        return [Operation(**row) for row in rows]
+
+    # API keys
+
+    async def create_api_key(self, key: ApiKey, secret_hash: bytes) -> ApiKey:
+        await self._execute(
+            "INSERT INTO api_keys (id, workspace_id, name, prefix, secret_hash, created_ns, revoked_ns)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            key.id,
+            key.workspace_id,
+            key.name,
+            key.prefix,
+            secret_hash,
+            key.created_ns,
+            key.revoked_ns,
+        )
+        return key
+
+    async def find_api_key(self, secret_hash: bytes) -> ApiKey | None:
+        row = await self._one(
+            "SELECT id, workspace_id, name, prefix, created_ns, revoked_ns FROM api_keys WHERE secret_hash = $1",
+            secret_hash,
+        )
+        return ApiKey(**row) if row else None
+
+    async def list_api_keys(self, workspace_id: str) -> list[ApiKey]:
+        rows = await self._all(
+            "SELECT id, workspace_id, name, prefix, created_ns, revoked_ns FROM api_keys"
+            " WHERE workspace_id = $1 ORDER BY created_ns, id",
+            workspace_id,
+        )
+        return [ApiKey(**row) for row in rows]
+
+    async def revoke_api_key(self, workspace_id: str, key_id: str, now_ns: int) -> ApiKey | None:
+        await self._execute(
+            "UPDATE api_keys SET revoked_ns = $1 WHERE id = $2 AND workspace_id = $3 AND revoked_ns IS NULL",
+            now_ns,
+            key_id,
+            workspace_id,
+        )
+        row = await self._one(
+            "SELECT id, workspace_id, name, prefix, created_ns, revoked_ns FROM api_keys"
+            " WHERE id = $1 AND workspace_id = $2",
+            key_id,
+            workspace_id,
+        )
+        return ApiKey(**row) if row else None
+
+    # Health snapshots
+
+    async def save_snapshots(self, snapshots: Sequence[HealthSnapshot], *, fence: Fence | None = None) -> None:
+        async with self._transaction(fence) as connection:
+            # An app deleted since the tick listed it is skipped, rather than failing every app's snapshot.
+            # FOR KEY SHARE: a delete of the app waits for this commit, or went first and the row is skipped.
+            await connection.executemany(
+                "INSERT INTO health_snapshots (app_id, workspace_id, checked_ns, status, up_since_ns,"
+                " instance_count, error_rate, avg_latency_ms, reasons) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9"
+                " FROM apps WHERE apps.id = $1 FOR KEY SHARE ON CONFLICT (app_id, checked_ns) DO UPDATE SET"
+                " workspace_id = excluded.workspace_id, status = excluded.status,"
+                " up_since_ns = excluded.up_since_ns, instance_count = excluded.instance_count,"
+                " error_rate = excluded.error_rate, avg_latency_ms = excluded.avg_latency_ms,"
+                " reasons = excluded.reasons",
+                [
+                    (
+                        s.app_id,
+                        s.workspace_id,
+                        s.checked_ns,
+                        s.status,
+                        s.up_since_ns,
+                        s.instance_count,
+                        s.error_rate,
+                        s.avg_latency_ms,
+                        json.dumps(list(s.reasons)),
+                    )
+                    for s in snapshots
+                ],
+            )
+
+    async def latest_snapshot(self, app_id: str) -> HealthSnapshot | None:
+        row = await self._one(
+            "SELECT * FROM health_snapshots WHERE app_id = $1 ORDER BY checked_ns DESC LIMIT 1", app_id
+        )
+        return _snapshot(row) if row else None
+
+    async def latest_snapshots(self, workspace_id: str | None = None) -> list[HealthSnapshot]:
+        # Each app's newest row, in app order (as SQLite's GROUP BY returns them).
+        if workspace_id is None:
+            rows = await self._all(
+                "SELECT DISTINCT ON (app_id) * FROM health_snapshots ORDER BY app_id, checked_ns DESC"
+            )
+        else:
+            rows = await self._all(
+                "SELECT DISTINCT ON (app_id) * FROM health_snapshots WHERE workspace_id = $1"
+                " ORDER BY app_id, checked_ns DESC",
+                workspace_id,
+            )
+        return [_snapshot(row) for row in rows]
+
+    async def delete_snapshots_before(self, before_ns: int, *, fence: Fence | None = None) -> int:
+        # Uses health_snapshots_by_time: deletes one tick's worth of rows, not a table scan.
+        sql = "DELETE FROM health_snapshots WHERE checked_ns < $1"
+        if fence is None:
+            return await self._execute(sql, before_ns)
+        async with self._transaction(fence) as connection:
+            return _count(await connection.execute(sql, before_ns))
+
+    # Alerts
+
+    async def get_alert(self, workspace_id: str, alert_id: str) -> Alert | None:
+        row = await self._one("SELECT * FROM alerts WHERE id = $1 AND workspace_id = $2", alert_id, workspace_id)
+        return Alert(**row) if row else None
+
+    async def list_alerts(
+        self, workspace_id: str, *, app_id: str = "", resolved: bool | None = None, limit: int
+    ) -> list[Alert]:
+        sql = "SELECT * FROM alerts WHERE workspace_id = $1"
+        args: list[Any] = [workspace_id]
+        if app_id:
+            args.append(app_id)
+            sql += f" AND app_id = ${len(args)}"
+        if resolved is not None:
+            sql += " AND resolved_ns IS NOT NULL" if resolved else " AND resolved_ns IS NULL"
+        args.append(limit)
+        sql += f" ORDER BY triggered_ns DESC, id DESC LIMIT ${len(args)}"
+        return [Alert(**row) for row in await self._all(sql, *args)]
+
+    async def resolve_alert(self, workspace_id: str, alert_id: str, now_ns: int, by: ResolvedBy) -> Alert | None:
+        await self._execute(
+            "UPDATE alerts SET resolved_ns = $1, resolved_by = $2 WHERE id = $3 AND workspace_id = $4"
+            " AND resolved_ns IS NULL",
+            now_ns,
+            by,
+            alert_id,
+            workspace_id,
+        )
+        return await self.get_alert(workspace_id, alert_id)
+
+    async def open_alerts(self) -> list[Alert]:
+        return [Alert(**row) for row in await self._all("SELECT * FROM alerts WHERE resolved_ns IS NULL")]
+
+    async def latched_alerts(self) -> list[Alert]:
+        rows = await self._all("SELECT * FROM alerts WHERE resolved_by = 'manual' AND rearmed_ns IS NULL")
+        return [Alert(**row) for row in rows]
+
+    async def apply_alert_changes(self, changes: AlertChanges, *, fence: Fence | None = None) -> list[Alert]:
+        """Applies a tick's decisions in one transaction; returns the alerts that did fire.
+
+        A fire is skipped when (app, type) is latched by a manual resolution, and is a no-op when an alert
+        for (app, type) is open: ON CONFLICT DO NOTHING on the partial unique index alerts_one_open waits for
+        a concurrent insert of the same (app, type) and then skips, so two evaluators fire a breach once.
+        """
+        fired = set()
+        async with self._transaction(fence) as connection:
+            # Rows are locked in one order (app, type; then id) by every replica, so two ticks that overlap
+            # wait for each other instead of deadlocking.
+            for alert in sorted(changes.fire, key=lambda a: (a.app_id, a.type, a.id)):
+                # FROM apps ... FOR KEY SHARE: an app deleted since the tick began is skipped, not fatal.
+                status = await connection.execute(
+                    "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns)"
+                    " SELECT $1, $2, $3, $4, $5, $6, $7 FROM apps WHERE apps.id = $3 AND NOT EXISTS"
+                    " (SELECT 1 FROM alerts WHERE app_id = $3 AND type = $4 AND resolved_by = 'manual'"
+                    " AND rearmed_ns IS NULL) FOR KEY SHARE OF apps ON CONFLICT DO NOTHING",
+                    alert.id,
+                    alert.workspace_id,
+                    alert.app_id,
+                    alert.type,
+                    alert.severity,
+                    alert.message,
+                    alert.triggered_ns,
+                )
+                if _count(status) > 0:
+                    fired.add(alert.id)
+            await connection.executemany(
+                "UPDATE alerts SET resolved_ns = $1, resolved_by = 'recovery' WHERE id = $2 AND resolved_ns IS NULL",
+                [(changes.now_ns, alert_id) for alert_id in sorted(changes.resolve)],
+            )
+            await connection.executemany(
+                "UPDATE alerts SET severity = $1, message = $2 WHERE id = $3 AND resolved_ns IS NULL",
+                [(severity, message, alert_id) for alert_id, severity, message in sorted(changes.escalate)],
+            )
+            await connection.executemany(
+                "UPDATE alerts SET rearmed_ns = $1 WHERE app_id = $2 AND type = $3 AND resolved_by = 'manual'"
+                " AND rearmed_ns IS NULL",
+                [(changes.now_ns, app_id, alert_type) for app_id, alert_type in sorted(changes.rearm)],
+            )
+        return [alert for alert in changes.fire if alert.id in fired]  # in the caller's order
+
+    # Alert rules
+
+    async def create_alert_rule(self, rule: AlertRule) -> AlertRule | None:
+        created = await self._execute(
+            "INSERT INTO alert_rules (id, workspace_id, app_id, type, warning_threshold, critical_threshold,"
+            " recovery_threshold, hold_seconds, created_ns, updated_ns)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+            rule.id,
+            rule.workspace_id,
+            rule.app_id,
+            rule.type,
+            rule.warning_threshold,
+            rule.critical_threshold,
+            rule.recovery_threshold,
+            rule.hold_seconds,
+            rule.created_ns,
+            rule.updated_ns,
+        )
+        return rule if created > 0 else None
+
+    async def get_alert_rule(self, workspace_id: str, rule_id: str) -> AlertRule | None:
+        row = await self._one("SELECT * FROM alert_rules WHERE id = $1 AND workspace_id = $2", rule_id, workspace_id)
+        return AlertRule(**row) if row else None
+
+    async def list_alert_rules(self, workspace_id: str | None = None) -> list[AlertRule]:
+        # Workspace-wide rules before app rules, then by app and type: the order ListAlertRules documents.
+        order = " ORDER BY workspace_id, app_id IS NOT NULL, app_id, type"
+        if workspace_id is None:
+            rows = await self._all("SELECT * FROM alert_rules" + order)
+        else:
+            rows = await self._all("SELECT * FROM alert_rules WHERE workspace_id = $1" + order, workspace_id)
+        return [AlertRule(**row) for row in rows]
+
+    async def update_alert_rule(self, rule: AlertRule) -> AlertRule | None:
+        await self._execute(
+            "UPDATE alert_rules SET warning_threshold = $1, critical_threshold = $2, recovery_threshold = $3,"
+            " hold_seconds = $4, updated_ns = $5 WHERE id = $6 AND workspace_id = $7",
+            rule.warning_threshold,
+            rule.critical_threshold,
+            rule.recovery_threshold,
+            rule.hold_seconds,
+            rule.updated_ns,
+            rule.id,
+            rule.workspace_id,
+        )
+        return await self.get_alert_rule(rule.workspace_id, rule.id)
+
+    async def delete_alert_rule(self, workspace_id: str, rule_id: str) -> bool:
+        deleted = await self._execute(
+            "DELETE FROM alert_rules WHERE id = $1 AND workspace_id = $2", rule_id, workspace_id
+        )
+        return deleted > 0
+
+    # Server secrets
+
+    async def server_secret(self, name: str, candidate: bytes, now_ns: int) -> bytes:
+        # Two statements in one transaction: the INSERT waits for a concurrent one of the same name, and the
+        # SELECT (a new snapshot under READ COMMITTED) then sees whichever row won.
+        async with self._transaction() as connection:
+            await connection.execute(
+                "INSERT INTO server_secrets (name, value, created_ns) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                name,
+                candidate,
+                now_ns,
+            )
+            value = await connection.fetchval("SELECT value FROM server_secrets WHERE name = $1", name)
+        return bytes(value)
+
+    # Leases, on the database's clock
+
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> Lease | None:
+        # One statement: concurrent callers queue on the row, and each sees the row the previous one left.
+        # The update applies only to a renewal or an expired lease (excluded.expires_ns - ttl is "now").
+        row = await self._one(
+            "INSERT INTO leases AS held (name, holder, epoch, expires_ns)"
+            f" VALUES ($1, $2, 1, {_NOW_NS} + $3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+            " epoch = held.epoch + CASE WHEN held.holder = excluded.holder THEN 0 ELSE 1 END,"
+            " expires_ns = excluded.expires_ns"
+            " WHERE held.holder = excluded.holder OR held.expires_ns <= excluded.expires_ns - $3"
+            " RETURNING name, holder, epoch, expires_ns",
+            name,
+            holder,
+            round(ttl_s * 1e9),
+        )
+        return Lease(**row) if row else None
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self._execute(
+            f"UPDATE leases SET expires_ns = {_NOW_NS} WHERE name = $1 AND holder = $2 AND expires_ns > {_NOW_NS}",
+            name,
+            holder,
+        )
+
+    async def current_lease(self, name: str) -> Lease | None:
+        row = await self._one("SELECT name, holder, epoch, expires_ns FROM leases WHERE name = $1", name)
+        return Lease(**row) if row else None
