@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import envconfig
+from edge import upstream as upstream_module
 from envconfig import Setting
 
 
@@ -43,11 +44,20 @@ class Config:
     def port(self) -> int:
         return int(self.addr.rpartition(":")[2])
 
+    @property
+    def upstream_target(self) -> str:
+        """``upstream`` as the gRPC channel target (``edge/upstream.py``): as given, or an ipv4:/ipv6: list."""
+        return upstream_module.target(self.upstream)
+
 
 # The environment variables are part of the public interface.
 _SETTINGS = (
     Setting("addr", "MONITORING_EDGE_ADDR", "host:port the HTTP edge listens on"),
-    Setting("upstream", "MONITORING_UPSTREAM", "host:port of the monitoring gRPC server"),
+    Setting(
+        "upstream",
+        "MONITORING_UPSTREAM",
+        "the monitoring gRPC server: host:port, comma-separated IP:port replicas, or a gRPC name (dns:///host:port)",
+    ),
     Setting("cors_origins", "MONITORING_EDGE_CORS_ORIGINS", "comma-separated origins allowed by CORS"),
     Setting("default_deadline_s", "MONITORING_EDGE_DEADLINE", "seconds a unary call may take without Grpc-Timeout"),
     Setting("max_deadline_s", "MONITORING_EDGE_MAX_DEADLINE", "cap in seconds on a client's Grpc-Timeout"),
@@ -70,12 +80,28 @@ def parser() -> argparse.ArgumentParser:
 
 def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
     config = envconfig.load(Config, parser(), _SETTINGS, argv, environ)
-    for name in ("addr", "upstream"):
-        _check_addr(name, getattr(config, name))
+    _check_addr(config.addr)
+    _check_upstream(config.upstream)
     return config
 
 
-def _check_addr(name: str, value: str) -> None:
+def _check_addr(value: str) -> None:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
-        raise envconfig.ConfigError(f"invalid value for {name}: {value!r} (expected host:port)")
+        raise envconfig.ConfigError(f"invalid value for {_named('addr')}: {value!r} (expected host:port)")
+
+
+def _check_upstream(value: str) -> None:
+    try:
+        upstream_module.target(value)
+    except ValueError as error:
+        raise envconfig.ConfigError(
+            f"invalid value for {_named('upstream')}: {value!r}: {error} (expected host:port, comma-separated "
+            "IP:port, or a gRPC name such as dns:///monitoring.internal:50051)"
+        ) from None
+
+
+def _named(field: str) -> str:
+    """A setting as envconfig names it in its own errors: field (VARIABLE or --flag)."""
+    setting = next(s for s in _SETTINGS if s.field == field)
+    return f"{field} ({setting.env} or {setting.flag})"

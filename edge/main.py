@@ -1,4 +1,4 @@
-"""Wiring only: config → one shared grpc.aio channel → the ASGI app → uvicorn.
+"""Wiring only: config → one shared grpc.aio channel (``edge/upstream.py``) → the ASGI app → uvicorn.
 
 ``monitoring-edge --help`` lists the settings. SIGTERM or SIGINT stop uvicorn, which gives open
 connections (SSE streams included) ``shutdown_grace_s`` to finish; then the channel is closed.
@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 import envconfig
 from dooor.monitoring.v1 import monitoring_pb2, platform_pb2
 from edge import config as config_module
+from edge import upstream
 from edge.app import Edge
 from edge.config import Config
 
@@ -29,13 +30,6 @@ log = logging.getLogger("edge")
 
 # The proto files whose annotated services the edge exposes; a method without google.api.http is skipped.
 PROTO_FILES = (monitoring_pb2.DESCRIPTOR, platform_pb2.DESCRIPTOR)
-
-# Keep the channel's HTTP/2 connection healthy across idle periods and let long streams live.
-_CHANNEL_OPTIONS = (
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.http2.max_pings_without_data", 0),
-)
 
 
 class _Server(uvicorn.Server):
@@ -77,7 +71,7 @@ def build_app(config: Config, channel: grpc.aio.Channel) -> ASGIApp:
 
 
 async def serve(config: Config) -> None:
-    channel = grpc.aio.insecure_channel(config.upstream, options=_CHANNEL_OPTIONS)
+    channel = upstream.channel(config.upstream_target)
     try:
         app = build_app(config, channel)
         server = _Server(
@@ -93,7 +87,7 @@ async def serve(config: Config) -> None:
                 timeout_graceful_shutdown=int(max(1, config.shutdown_grace_s)),
             )
         )
-        log.info("edge on http://%s → gRPC %s", config.addr, config.upstream)
+        log.info("edge on http://%s → gRPC %s (round_robin, health-checked)", config.addr, config.upstream_target)
         await server.serve()
     finally:
         await channel.close()
@@ -104,7 +98,8 @@ def cli(argv: Sequence[str] | None = None) -> None:
     try:
         config = config_module.load(argv)
     except envconfig.ConfigError as error:
-        sys.exit(f"monitoring-edge: {error}")
+        print(f"monitoring-edge: {error}", file=sys.stderr)
+        sys.exit(2)  # as argparse does for a bad flag
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         import uvloop
