@@ -135,6 +135,8 @@ class Config:
     # Seconds in-flight calls get to finish on SIGTERM before they are cancelled.
     shutdown_grace_s: float = 5.0
     log_level: str = "INFO"
+    # Server processes sharing grpc_addr (SO_REUSEPORT); 0 means one per core. 1 runs no supervisor.
+    workers: int = 1
     # From the TOML file (defaults when there is none).
     queries: Queries = dataclasses.field(default_factory=Queries)
     health: HealthSettings = dataclasses.field(default_factory=HealthSettings)
@@ -151,7 +153,7 @@ class Config:
 # The environment variables are part of the public interface.
 _SETTINGS = (
     Setting("grpc_addr", "MONITORING_GRPC_ADDR", "host:port the gRPC server listens on"),
-    Setting("db", "MONITORING_DB", "path of the SQLite database file"),
+    Setting("db", "MONITORING_DB", "path of the SQLite database file, or a postgresql:// URL"),
     Setting("prometheus_url", "MONITORING_PROMETHEUS_URL", "base URL of Prometheus's HTTP API"),
     Setting("loki_url", "MONITORING_LOKI_URL", "base URL of Loki's HTTP API"),
     Setting("admin_token", "MONITORING_ADMIN_TOKEN", "bearer token that PlatformService requires", secret=True),
@@ -166,6 +168,7 @@ _SETTINGS = (
     Setting("eval_interval_s", "MONITORING_EVAL_INTERVAL", "seconds between health/alert evaluations"),
     Setting("shutdown_grace_s", "MONITORING_SHUTDOWN_GRACE", "seconds in-flight calls get on SIGTERM"),
     Setting("log_level", "MONITORING_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"),
+    Setting("workers", "MONITORING_WORKERS", "server processes sharing the port (0: one per core)"),
 )
 
 
@@ -182,9 +185,26 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             f"token_secret (MONITORING_TOKEN_SECRET or --token-secret): must be at least"
             f" {_MIN_TOKEN_SECRET_BYTES} bytes long"
         )
+    _check_workers(config)
     if not config.config_file:
         return config
     return dataclasses.replace(config, **read_file(config.config_file))
+
+
+def _check_workers(config: Config) -> None:
+    """Several workers bind one address together, so it must be a fixed TCP port."""
+    name = "workers (MONITORING_WORKERS or --workers)"
+    if config.workers < 0:
+        raise ConfigError(f"{name}: must be an integer ≥ 0 (0: one per core), got {config.workers}")
+    if config.workers == 1:
+        return
+    addr = config.grpc_addr
+    # Each worker would get a port of its own from port 0, and a second bind of a socket path replaces it.
+    if addr.startswith("unix") or addr.rpartition(":")[2] == "0":
+        raise ConfigError(
+            f"{name}: {config.workers} (0: one per core) needs a fixed TCP port in grpc_addr"
+            f" (MONITORING_GRPC_ADDR or --grpc-addr) for the workers to share, got {addr!r}"
+        )
 
 
 def read_file(path: str) -> dict[str, Any]:
@@ -299,10 +319,10 @@ def _loki(table: _Table) -> LokiSettings:
     )
     labels, tail = LabelScheme(), TailSettings()
     tenant = table.values.get("tenant", "")
-    if not isinstance(tenant, str):
+    if isinstance(tenant, bool) or not isinstance(tenant, str | int):  # an org id may be written as a number
         raise table.error("tenant", f"must be a string, got {tenant!r}")
     return LokiSettings(
-        tenant=tenant,
+        tenant=str(tenant),
         labels=LabelScheme(
             workspace_label=table.label("workspace_label", labels.workspace_label),
             app_label=table.label("app_label", labels.app_label),
@@ -367,6 +387,8 @@ class _Table:
     def integer(self, key: str, default: int, *, lowest: int, highest: int | None = None, why: str = "") -> int:
         value = self.values.get(key, default)
         bounds = f"from {lowest} to {highest}" if highest is not None else f"≥ {lowest}"
+        if isinstance(value, float) and value.is_integer():  # `buffer = 100.0` means 100
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"must be an integer {bounds}, got {value!r}")
         if value < lowest or (highest is not None and value > highest):

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
@@ -25,7 +26,10 @@ from server.alerts.engine import RulesEngine
 from server.api.auth import Authenticator
 from server.api.monitoring import Capabilities, MonitoringServicer
 from server.api.platform import PlatformServicer
+from server.cluster.leader import Leadership, new_replica_id
+from server.cluster.workers import Policy, Supervisor, worker_count
 from server.config import Config, ConfigError
+from server.errors import ServiceError
 from server.logs.listing import AppLogs
 from server.logs.loki import LokiClient
 from server.logs.tail import TailHub
@@ -35,7 +39,8 @@ from server.metrics.evaluator import Evaluator, TickListener
 from server.metrics.health import HealthRecorder, HealthService, UptimeHistory
 from server.metrics.overview import WorkspaceOverview
 from server.metrics.prometheus import PrometheusClient
-from server.store import Store, open_sqlite
+from server.store import Store, open_store
+from server.store.records import Fence
 
 log = logging.getLogger("server")
 
@@ -78,19 +83,31 @@ class Runtime:
             await close()
 
 
-def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
-    """Builds the capabilities from the config. Each backend client is created once and shared."""
+def wire(config: Config, store: Store, runtime: Runtime, replica_id: str) -> tuple[Capabilities, Leadership]:
+    """Builds the capabilities from the config. Each backend client is created once and shared.
+
+    The evaluator and its listeners run only while this replica holds the evaluator lease; each term gets
+    fresh listeners (their memory, uptime runs say, is re-read from the store) and the lease's fence.
+    """
     prometheus = PrometheusClient(config.prometheus_url, config.backend_timeout_s)
     runtime.closers.append(prometheus.close)
     queries = config.queries
 
-    # Everything that reacts to an evaluator tick (health snapshots, alert rules, ...): add listeners here.
-    tick_listeners: list[TickListener] = [
-        HealthRecorder(store, config.health, UptimeHistory(prometheus, queries, config.health)),
-        RulesEngine(store, prometheus, queries, config.alerts),
-    ]
-    evaluator = Evaluator(store, prometheus, queries, tick_listeners, interval_s=config.eval_interval_s)
-    runtime.spawn("evaluator", evaluator.run())
+    def evaluate(fence: Fence) -> Awaitable[None]:
+        # Everything that reacts to an evaluator tick (health snapshots, alert rules, ...): add listeners here.
+        tick_listeners: list[TickListener] = [
+            HealthRecorder(store, config.health, UptimeHistory(prometheus, queries, config.health)),
+            RulesEngine(store, prometheus, queries, config.alerts),
+        ]
+        evaluator = Evaluator(
+            store, prometheus, queries, tick_listeners, interval_s=config.eval_interval_s, fence=fence
+        )
+        return evaluator.run()
+
+    # One evaluation interval (at least 1 s): a leader that dies is replaced within 4/3 of an interval.
+    leadership = Leadership(store, replica_id, evaluate, ttl_s=max(config.eval_interval_s, 1.0))
+    runtime.spawn("leadership", leadership.run())
+    runtime.enders.append(leadership.stop)  # hands the lease over before the drain
 
     loki = LokiClient(config.loki_url, timeout_s=config.backend_timeout_s, tenant=config.loki.tenant)
     runtime.closers.append(loki.close)
@@ -100,29 +117,32 @@ def wire(config: Config, store: Store, runtime: Runtime) -> Capabilities:
     runtime.enders.append(tail_hub.close)  # open streams end before the server drains unary calls
     runtime.closers.append(app_logs.close)  # after the drain, before the Loki client closes
 
-    return Capabilities(
+    capabilities = Capabilities(
         metrics=MetricsService(prometheus, queries),
         health=HealthService(store, stale_after_s=config.stale_after_s),
         logs=app_logs,
         tail=tail_hub,
         overview=WorkspaceOverview(store, prometheus, queries, config.cost, stale_after_s=config.stale_after_s),
     )
+    return capabilities, leadership
 
 
-async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    config: Config, *, stop: asyncio.Event | None = None, server_options: grpc.aio.ChannelArgumentType | None = None
+) -> None:
     stop = stop or asyncio.Event()
-    store = await open_sqlite(config.db)
+    store = await open_store(config.db)
     runtime = Runtime()
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=server_options)
     health = health_async.HealthServicer()
     try:
         authenticator = Authenticator(store, config.admin_token)
-        capabilities = wire(config, store, runtime)
+        capabilities, leadership = wire(config, store, runtime, new_replica_id())
         monitoring_pb2_grpc.add_MonitoringServiceServicer_to_server(
             MonitoringServicer(store, authenticator, capabilities), server
         )
         platform_pb2_grpc.add_PlatformServiceServicer_to_server(
-            PlatformServicer(store, authenticator, config.alerts.defaults), server
+            PlatformServicer(store, authenticator, config.alerts.defaults, leadership.view), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         reflection.enable_server_reflection(
@@ -138,7 +158,13 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
         # SERVING only now: the store is open and migrated, the servicers are registered.
         for name in ("", *SERVICE_NAMES):
             await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("listening on %s (port %d), store %s", config.grpc_addr, port, config.db)
+        log.info(
+            "replica %s listening on %s (port %d), store %s",
+            leadership.replica_id,
+            config.grpc_addr,
+            port,
+            _without_password(config.db),
+        )
         await stop.wait()
         log.info("stopping: draining in-flight calls for up to %.1f s", config.shutdown_grace_s)
         await health.enter_graceful_shutdown()
@@ -151,22 +177,49 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
         log.info("stopped")
 
 
+def _without_password(db: str) -> str:
+    """The store's location for a log line: a URL's password never reaches a log."""
+    parts = urllib.parse.urlsplit(db)
+    if parts.password is None:
+        return db
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def cli(argv: Sequence[str] | None = None) -> None:
     try:
         config = config_module.load(argv)
     except ConfigError as error:
-        sys.exit(f"monitoring-server: {error}")
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        print(f"monitoring-server: {error}", file=sys.stderr)
+        sys.exit(2)  # as argparse does for a bad flag
+    workers = worker_count(config.workers)
+    # With several processes writing to one stream, each line says which one wrote it.
+    pid = " [%(process)d]" if workers > 1 else ""
+    logging.basicConfig(level=config.log_level.upper(), format=f"%(asctime)s %(levelname)s{pid} %(name)s: %(message)s")
 
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(config, stop=stop)
+    def run(server_options: grpc.aio.ChannelArgumentType | None = None) -> None:
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await serve(config, stop=stop, server_options=server_options)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(main())
+        except ServiceError as error:  # the store cannot be opened (PostgreSQL down, say): the cause, no trace
+            log.error("cannot start: %s", error.message)
+            sys.exit(1)
+
+    if workers == 1:
+        run()
+        return
+    # The parent only supervises: no gRPC object may exist in it before the workers are forked. Every worker
+    # binds the same address; so_reuseport is already gRPC's default on Linux, set here to make it visible.
+    reuse_port = (("grpc.so_reuseport", 1),)
+    policy = Policy(grace_s=config.shutdown_grace_s)
+    sys.exit(Supervisor(workers, lambda: run(reuse_port), policy).run())
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def grpc_serving(addr: str, timeout: float = 0.5) -> bool:
 class ServerProcess(Process):
     """``monitoring-server`` on a free loopback port over a real SQLite file."""
 
-    def __init__(self, log_dir: pathlib.Path, db: pathlib.Path, env: Mapping[str, str] | None = None):
+    def __init__(self, log_dir: pathlib.Path, db: pathlib.Path | str, env: Mapping[str, str] | None = None):
         self.addr = f"127.0.0.1:{free_port()}"
         self.db = db
         settings = {

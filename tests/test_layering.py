@@ -15,22 +15,25 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 KERNEL = {"server.errors", "server.convert", "server.states", "server.validation"}
-# Pure knowledge that server/config.py reads its defaults and types from: it must not import the config back.
+# Pure knowledge of three rooms that server/config.py reads its defaults and types from (the one exception to
+# "config imports no room"): they import only the kernel and the store's records, never the config back.
 KNOWLEDGE = {"server.metrics.promql", "server.alerts.thresholds", "server.logs.logql"}
 
 # room → the rooms it may import (besides itself and anything outside server/).
 ALLOWED: dict[str, set[str]] = {
     "kernel": {"kernel"},
     "store": {"kernel"},
-    "knowledge": {"kernel", "store", "knowledge"},
-    "config": {"kernel", "knowledge"},
-    "metrics": {"kernel", "store", "config", "knowledge"},
-    "logs": {"kernel", "store", "config", "knowledge"},
-    "alerts": {"kernel", "store", "config", "knowledge", "metrics"},
-    "api": {"kernel", "store", "config", "knowledge", "alerts"},
+    "config": {"kernel"},
+    "metrics": {"kernel", "store", "config"},
+    "logs": {"kernel", "store", "config"},
+    "alerts": {"kernel", "store", "config", "metrics"},
+    "cluster": {"kernel", "store"},
+    "api": {"kernel", "store", "config", "alerts", "cluster"},
     "cli": {"kernel"},
-    "main": {"kernel", "store", "config", "knowledge", "metrics", "logs", "alerts", "api"},
+    "main": {"kernel", "store", "config", "metrics", "logs", "alerts", "api", "cluster"},
 }
+# Where a command's exit may be decided: its entry point's module.
+EXITS = {"server/main.py", "server/cli/admin.py", "edge/main.py"}
 # Top-level packages, and the top-level packages they must never import.
 FORBIDDEN_ROOTS = {
     "server": {"edge", "tests", "testing", "devstack", "bench"},
@@ -50,8 +53,6 @@ def _module(path: pathlib.Path) -> str:
 def _room(module: str) -> str:
     if module in KERNEL:
         return "kernel"
-    if module in KNOWLEDGE:
-        return "knowledge"
     if module in ("server.config", "server.main"):
         return module.removeprefix("server.")
     parts = module.split(".")
@@ -60,13 +61,9 @@ def _room(module: str) -> str:
 
 
 def _imports(path: pathlib.Path) -> set[str]:
-    return _IMPORTS[path]
-
-
-def _parse_imports(path: pathlib.Path) -> set[str]:
     """Absolute module names a file imports; ``from server.api import rpc`` counts as ``server.api.rpc``."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(_TREES[path]):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -81,7 +78,7 @@ def _sources(package: str) -> list[pathlib.Path]:
 
 # Parsed once, at collection: late in the session, CPython 3.11.7's ast.parse failed here with "SystemError:
 # AST constructor recursion depth mismatch" (a known CPython fault, python/cpython#106905).
-_IMPORTS = {path: _parse_imports(path) for package in FORBIDDEN_ROOTS for path in _sources(package)}
+_TREES = {path: ast.parse(path.read_text()) for package in FORBIDDEN_ROOTS for path in _sources(package)}
 
 
 def _server_module(name: str) -> str | None:
@@ -110,9 +107,39 @@ def test_server_imports_follow_the_arrows(path: pathlib.Path) -> None:
         if target is None or target in ("server", f"server.{room}"):
             continue
         target_room = _room(target)
-        if target_room != room and target_room not in ALLOWED[room]:
+        if module in KNOWLEDGE:
+            allowed = target_room == "kernel" or target == "server.store.records"
+        elif room == "config":
+            allowed = target_room == "kernel" or target in KNOWLEDGE
+        else:
+            allowed = target_room == room or target_room in ALLOWED[room]
+        if not allowed:
             wrong.add(f"{name} ({target_room})")
     assert not wrong, f"{module} ({room}) may import only {sorted(ALLOWED[room])}"
+
+
+@pytest.mark.parametrize("package", ["server", "edge", "envconfig"])
+def test_only_entry_points_exit_and_only_envconfig_reads_the_environment(package: str) -> None:
+    exits, environment = [], []
+    for path in _sources(package):
+        name = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Name) and node.id == "SystemExit") or _is_call(node, "sys", "exit"):
+                exits.append(name)
+            if isinstance(node, ast.Attribute) and node.attr == "environ":
+                environment.append(name)
+    assert set(exits) <= EXITS
+    assert set(environment) <= {"envconfig/__init__.py", "server/cli/admin.py"}
+
+
+def _is_call(node: ast.AST, owner: str, attribute: str) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == attribute
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == owner
+    )
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN_ROOTS))
@@ -127,6 +154,6 @@ def test_packages_never_import_what_is_below_or_beside_them(package: str) -> Non
 
 def test_the_checks_see_real_imports() -> None:
     assert "server.api.rpc" in _imports(ROOT / "server/api/monitoring.py")
-    assert _room("server.metrics.health") == "metrics" and _room("server.logs.logql") == "knowledge"
+    assert _room("server.metrics.health") == "metrics" and _room("server.logs.logql") == "logs"
     assert _server_module("server.metrics.promql.Queries") == "server.metrics.promql"
     assert len(_sources("edge")) >= 9

@@ -148,7 +148,7 @@ class RulesEngine:
                 window = _in_rule_unit(alert_type, app, window)
                 decisions.add(app, alert_type, thresholds, window, open_alerts.get(key), key in latched)
         changes = decisions.changes()
-        fired = await self._store.apply_alert_changes(changes) if changes else []
+        fired = await self._store.apply_alert_changes(changes, fence=tick.fence) if changes else []
         for alert in fired:
             log.info("alert %s fired: %s %s for %s", alert.id, alert.severity, alert.type, alert.app_id)
         for alert_id in changes.resolve:

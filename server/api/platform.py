@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
 
@@ -19,8 +19,9 @@ from server import validation
 from server.alerts.thresholds import BUILT_IN, Thresholds, check_thresholds
 from server.api import auth, rpc
 from server.api.auth import Authenticator
+from server.cluster.leader import LeaseView
 from server.convert import enum_from_json, enum_to_json, nanoseconds, now_ns, timestamp
-from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unimplemented
 from server.states import AlertType, OperationKind, OperationStatus
 from server.store import Store
 from server.store.records import AlertRule, ApiKey, App, Operation, Workspace
@@ -116,10 +117,12 @@ class PlatformServicer(platform_pb2_grpc.PlatformServiceServicer):
         store: Store,
         authenticator: Authenticator,
         alert_defaults: Mapping[AlertType, Thresholds] = BUILT_IN,
+        lease_view: Callable[[], Awaitable[LeaseView]] | None = None,
     ):
         self._store = store
         self._auth = authenticator
         self._alert_defaults = alert_defaults
+        self._lease_view = lease_view
 
     async def _workspace(self, context: grpc.aio.ServicerContext, workspace_id: str) -> Workspace:
         self._auth.authorize_admin(context)
@@ -349,3 +352,18 @@ class PlatformServicer(platform_pb2_grpc.PlatformServiceServicer):
         if not await self._store.delete_alert_rule(request.workspace_id, request.rule_id):
             raise NotFound("alert rule", request.rule_id)
         return ppb.DeleteAlertRuleResponse()
+
+    @rpc.unary
+    async def GetEvaluatorLease(
+        self, request: ppb.GetEvaluatorLeaseRequest, context: grpc.aio.ServicerContext
+    ) -> ppb.EvaluatorLease:
+        self._auth.authorize_admin(context)
+        if self._lease_view is None:
+            raise Unimplemented("this server runs no evaluator lease")
+        view = await self._lease_view()
+        reply = ppb.EvaluatorLease(replica_id=view.replica_id, leading=view.leading)
+        if view.lease is not None:
+            reply.holder_id = view.lease.holder
+            reply.epoch = view.lease.epoch
+            reply.expire_time.CopyFrom(timestamp(view.lease.expires_ns))
+        return reply

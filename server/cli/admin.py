@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=os.environ.get("MONITORING_ADMIN_TOKEN", ""), help="admin token")
     sub = p.add_subparsers(dest="command", required=True)
 
+    sub.add_parser("evaluator-lease", help="which replica runs the evaluator, as the answering replica sees it")
+
     s = sub.add_parser("create-workspace", help="create a workspace (idempotent)")
     s.add_argument("workspace_id")
     s.add_argument("--name", default="")
@@ -78,6 +80,8 @@ async def _call(ns: argparse.Namespace) -> message.Message:
         stub = platform_pb2_grpc.PlatformServiceStub(channel)
         metadata = (("authorization", f"Bearer {ns.token}"),)
         match ns.command:
+            case "evaluator-lease":
+                return await stub.GetEvaluatorLease(ppb.GetEvaluatorLeaseRequest(), metadata=metadata)
             case "create-workspace":
                 request = ppb.CreateWorkspaceRequest(workspace_id=ns.workspace_id, name=ns.name)
                 return await stub.CreateWorkspace(request, metadata=metadata)

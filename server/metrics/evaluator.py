@@ -21,7 +21,8 @@ from server.errors import ServiceError
 from server.metrics.prometheus import PrometheusClient, Sample, finite
 from server.metrics.promql import Queries
 from server.store import Store
-from server.store.records import App
+from server.store.base import LeaseLost
+from server.store.records import App, Fence
 
 log = logging.getLogger("server.metrics.evaluator")
 
@@ -59,6 +60,9 @@ class Tick:
     # PromQL queries this tick sent (the same for 1 app and 10,000), and how long sampling took.
     queries: int = 0
     duration_s: float = 0.0
+    # The evaluator lease this tick ran under; listeners pass it to their store writes, which the store
+    # refuses once another replica holds the lease (None: a single process, nothing to fence).
+    fence: Fence | None = None
 
 
 class TickListener(Protocol):
@@ -76,6 +80,7 @@ class Evaluator:
         listeners: Sequence[TickListener],
         *,
         interval_s: float,
+        fence: Fence | None = None,
         clock: Callable[[], int] = now_ns,
     ):
         self._store = store
@@ -83,6 +88,7 @@ class Evaluator:
         self._queries = queries
         self._listeners = list(listeners)
         self._interval_s = interval_s
+        self._fence = fence
         self._clock = clock
 
     async def run(self) -> None:
@@ -123,10 +129,12 @@ class Evaluator:
                 apps=apps,
                 queries=len(names),
                 duration_s=time.perf_counter() - started,
+                fence=self._fence,
             )
         by_metric = {name: self._by_app(samples) for name, samples in zip(names, results, strict=True)}
         samples = [_app_sample(app, by_metric) for app in apps]
-        return Tick(tick_ns, samples, apps=apps, queries=len(names), duration_s=time.perf_counter() - started)
+        duration_s = time.perf_counter() - started
+        return Tick(tick_ns, samples, apps=apps, queries=len(names), duration_s=duration_s, fence=self._fence)
 
     def _by_app(self, samples: Sequence[Sample]) -> dict[tuple[str, str], float | None]:
         values: dict[tuple[str, str], float | None] = {}
@@ -142,6 +150,9 @@ class Evaluator:
         for listener in self._listeners:
             try:
                 await listener.on_tick(tick)
+            except LeaseLost:  # another replica took over: nothing of this tick may land
+                log.warning("tick %d dropped: the evaluator lease passed to another replica", tick.now_ns)
+                return
             except Exception:  # one listener's failure must not stop the others or the loop
                 log.exception("listener %s failed on tick %d", type(listener).__name__, tick.now_ns)
 

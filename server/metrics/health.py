@@ -147,8 +147,9 @@ class HealthRecorder:
         known = {(s.workspace_id, s.app_id) for s in snapshots}
         self._up_since = {key: ns for key, ns in self._up_since.items() if key in known}  # forget deleted apps
         self._seen = known if tick.error is None else self._seen & known
-        await self._store.save_snapshots(snapshots)
-        await self._store.delete_snapshots_before(tick.now_ns - int(self._settings.snapshot_retention_s * NS_PER_S))
+        await self._store.save_snapshots(snapshots, fence=tick.fence)
+        retention_ns = int(self._settings.snapshot_retention_s * NS_PER_S)
+        await self._store.delete_snapshots_before(tick.now_ns - retention_ns, fence=tick.fence)
 
     async def _seed(self, now_ns: int) -> None:
         """Continues the uptime runs of the previous process, when its last snapshots are recent enough."""

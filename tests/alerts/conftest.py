@@ -1,5 +1,5 @@
-"""One real Prometheus playing the timeline of data.py, and TWO real servers evaluating it on one database
-file (so every alert test also checks that two evaluators never fire a breach twice)."""
+"""One real Prometheus playing the timeline of data.py, and TWO real servers on one database file: every alert
+test runs with a second replica beside the evaluator lease's holder."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory, log_dir: pathlib.Path) -> It
             "MONITORING_EVAL_INTERVAL": str(EVAL_INTERVAL_S),
             "MONITORING_CONFIG_FILE": str(config),
         }
-        # Separate log directories: the no-double-fire test checks that both engines evaluated.
+        # Separate log directories: the no-double-fire test reads which replica evaluated.
         dirs = [log_dir / "alerts-a", log_dir / "alerts-b"]
         for directory in dirs:
             directory.mkdir(exist_ok=True)

@@ -144,12 +144,18 @@ def test_the_documented_example_loads() -> None:
         ({"loki": {"tail_delay_for": 6}}, "[loki] tail_delay_for: must be an integer from 0 to 5 (Loki's limit)"),
         ({"loki": {"stream_buffer": "big"}}, "[loki] stream_buffer: must be an integer"),
         ({"loki": {"tail_watchdog_s": 0.1}}, "[loki] tail_watchdog_s: must be a number ≥ 0.5"),
-        ({"loki": {"tenant": 7}}, "[loki] tenant: must be a string"),
+        ({"loki": {"tenant": ["a"]}}, "[loki] tenant: must be a string"),
+        ({"loki": {"tail_delay_for": 2.5}}, "[loki] tail_delay_for: must be an integer from 0 to 5"),
     ],
 )
 def test_bad_tables_are_refused_naming_the_file_table_and_key(tables: dict[str, Any], says: str) -> None:
     with pytest.raises(ConfigError, match=r"^config file /etc/m\.toml: .*" + re.escape(says)):
         config.from_tables(tables, source="config file /etc/m.toml")
+
+
+def test_whole_floats_count_as_integers_and_a_numeric_tenant_as_its_digits() -> None:
+    settings = config.from_tables({"loki": {"stream_buffer": 100.0, "tenant": 42}, "alerts": {"resolution_s": 30.0}})
+    assert (settings["loki"].tail.buffer, settings["loki"].tenant, settings["alerts"].resolution_s) == (100, "42", 30)
 
 
 def test_the_file_is_read_and_a_broken_one_is_named(tmp_path: Any) -> None:

@@ -228,3 +228,21 @@ class DeleteAlertRuleRequest(_message.Message):
 class DeleteAlertRuleResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class GetEvaluatorLeaseRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class EvaluatorLease(_message.Message):
+    __slots__ = ("replica_id", "holder_id", "epoch", "expire_time", "leading")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LEADING_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    holder_id: str
+    epoch: int
+    expire_time: _timestamp_pb2.Timestamp
+    leading: bool
+    def __init__(self, replica_id: _Optional[str] = ..., holder_id: _Optional[str] = ..., epoch: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., leading: _Optional[bool] = ...) -> None: ...

@@ -100,6 +100,11 @@ class PlatformServiceStub:
                 request_serializer=dooor_dot_monitoring_dot_v1_dot_platform__pb2.DeleteAlertRuleRequest.SerializeToString,
                 response_deserializer=dooor_dot_monitoring_dot_v1_dot_platform__pb2.DeleteAlertRuleResponse.FromString,
                 _registered_method=True)
+        self.GetEvaluatorLease = channel.unary_unary(
+                '/dooor.monitoring.v1.PlatformService/GetEvaluatorLease',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_platform__pb2.GetEvaluatorLeaseRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_platform__pb2.EvaluatorLease.FromString,
+                _registered_method=True)
 
 
 class PlatformServiceServicer:
@@ -198,6 +203,15 @@ class PlatformServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetEvaluatorLease(self, request, context):
+        """Which replica runs the health evaluator and the alert rules engine, as
+        the replica that answers sees it. Every replica serves every RPC; exactly
+        one at a time holds the evaluator lease in the shared store.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlatformServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -265,6 +279,11 @@ def add_PlatformServiceServicer_to_server(servicer, server):
                     servicer.DeleteAlertRule,
                     request_deserializer=dooor_dot_monitoring_dot_v1_dot_platform__pb2.DeleteAlertRuleRequest.FromString,
                     response_serializer=dooor_dot_monitoring_dot_v1_dot_platform__pb2.DeleteAlertRuleResponse.SerializeToString,
+            ),
+            'GetEvaluatorLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEvaluatorLease,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_platform__pb2.GetEvaluatorLeaseRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_platform__pb2.EvaluatorLease.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -619,6 +638,33 @@ class PlatformService:
             '/dooor.monitoring.v1.PlatformService/DeleteAlertRule',
             dooor_dot_monitoring_dot_v1_dot_platform__pb2.DeleteAlertRuleRequest.SerializeToString,
             dooor_dot_monitoring_dot_v1_dot_platform__pb2.DeleteAlertRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEvaluatorLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.PlatformService/GetEvaluatorLease',
+            dooor_dot_monitoring_dot_v1_dot_platform__pb2.GetEvaluatorLeaseRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_platform__pb2.EvaluatorLease.FromString,
             options,
             channel_credentials,
             insecure,

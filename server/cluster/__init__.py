@@ -1,0 +1,1 @@
+"""Several replicas on one store: who this replica is, and the lease that elects the one evaluator."""
