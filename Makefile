@@ -48,6 +48,7 @@ format: $(STAMP)
 
 ## bench: every benchmark in bench/, figures printed side by side
 bench: $(STAMP) check-gen system-deps
+	@scripts/system-deps.sh nghttp2-client
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -4,6 +4,7 @@
 #   wrk         the HTTP load generator of the edge benchmark
 #   chromium    the browser of the EventSource test of the edge (run headless)
 #   postgresql  the server binaries (initdb, pg_ctl) of the PostgreSQL store tests' throwaway cluster
+#   nghttp2-client  h2load, the gRPC load generator of bench/bench_replicas.py (`make bench` only: not a default)
 # Usage: system-deps.sh [PACKAGE ...]   (no argument: all of them)
 set -euo pipefail
 wanted=("$@")
@@ -21,6 +22,7 @@ for package in "${wanted[@]}"; do
   case "$package" in
     prometheus) command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus) ;;
     postgresql) have_initdb || missing+=(postgresql) ;;
+    nghttp2-client) command -v h2load >/dev/null || missing+=(nghttp2-client) ;;
     *) command -v "$package" >/dev/null || missing+=("$package") ;;
   esac
 done
