@@ -44,6 +44,14 @@ from server.store.records import Fence
 
 log = logging.getLogger("server")
 
+# Clients that keep connections warm with keepalive pings (the edge pings every 30 s, also over idle
+# streams) must not be taken for abusers: gRPC's default accepts a ping without data only every 5 minutes
+# and sends GOAWAY "too_many_pings" after two early ones.
+_SERVER_OPTIONS: grpc.aio.ChannelArgumentType = (
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+)
+
 SERVICE_NAMES = (
     monitoring_pb2.DESCRIPTOR.services_by_name["MonitoringService"].full_name,
     platform_pb2.DESCRIPTOR.services_by_name["PlatformService"].full_name,
@@ -133,7 +141,7 @@ async def serve(
     stop = stop or asyncio.Event()
     store = await open_store(config.db)
     runtime = Runtime()
-    server = grpc.aio.server(options=server_options)
+    server = grpc.aio.server(options=(*_SERVER_OPTIONS, *(server_options or ())))
     health = health_async.HealthServicer()
     try:
         authenticator = Authenticator(store, config.admin_token)

@@ -97,7 +97,8 @@ class Store(Protocol):
     # Leases (one evaluator among replicas). Atomic even when several processes race: takes the lease when
     # it has no row, when it expired, or when ``holder`` holds it (a renewal: same epoch, new expiry); another
     # holder taking it bumps the epoch. Returns the lease now held by ``holder``, or None when another
-    # holder's unexpired lease stands.
+    # holder's unexpired lease stands. Raises Unavailable when it cannot tell in time (a fenced write holds the
+    # row): the caller keeps what it had until its lease runs out.
     async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> Lease | None: ...
     # Expires the lease now if ``holder`` holds it, so that a graceful stop hands it over at once.
     async def release_lease(self, name: str, holder: str) -> None: ...

@@ -4,6 +4,7 @@ at startup (bounded retries, a clear error without the password) and during a ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from server.errors import Unavailable
 from server.store import open_store
 from server.store import postgres as postgres_store
-from server.store.records import App
+from server.store.records import App, Fence
 from testing.postgres import PostgresCluster, running_postgres
 from testing.procs import free_port
 from tests.store.backends import raw_sql
@@ -81,3 +82,38 @@ async def test_a_database_gone_during_calls_answers_unavailable_in_plain_words()
                 assert "127.0.0.1" not in raised.value.message and str(cluster.port) not in raised.value.message
         finally:
             await store.close()
+
+
+async def test_a_leader_stalled_inside_a_fenced_write_cannot_block_the_takeover(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    """The fence check holds the lease row FOR SHARE until the write commits. A process paused mid-write would
+    hold it for good: PostgreSQL ends a transaction idle for a second, and the takeover goes through."""
+    url = postgres_cluster.create_database("t_stalled")
+    stalled, standby = await open_store(url), await open_store(url)
+    try:
+        lease = await stalled.acquire_lease("evaluator", "replica-a", 0.5)
+        assert lease is not None
+        fence = Fence("evaluator", "replica-a", lease.epoch)
+        entered = asyncio.Event()
+
+        async def stalled_write() -> None:
+            async with stalled._transaction(fence):  # type: ignore[attr-defined]
+                entered.set()
+                await asyncio.sleep(4)  # paused between two statements of its transaction
+
+        writer = asyncio.create_task(stalled_write())
+        await entered.wait()
+        started = time.monotonic()
+        taken = None
+        while taken is None and time.monotonic() - started < 5:
+            with contextlib.suppress(Unavailable):  # the row is locked: the standby's attempt gives up in time
+                taken = await standby.acquire_lease("evaluator", "replica-b", 0.5)
+            await asyncio.sleep(0.05)
+        assert taken is not None and taken.epoch == lease.epoch + 1
+        assert time.monotonic() - started < 3
+        with pytest.raises(Unavailable):  # the stalled write never commits
+            await writer
+    finally:
+        await stalled.close()
+        await standby.close()
