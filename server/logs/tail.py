@@ -6,8 +6,9 @@
   query_range starting ``late_window_s`` before the newest entry it delivered; a ledger of recently
   delivered entry identities (stream labels, ns, line) drops everything already sent.
 - Every message carries a signed cursor (:mod:`server.logs.tokens`): the newest timestamp delivered and digests
-  of the entries delivered at it. A request with a cursor replays from query_range what came after it,
-  then follows the live stream, skipping live entries the replay already sent.
+  of the entries delivered at it. A request with a cursor replays from query_range what came after it, up
+  to where the upstream takes over, then follows the live stream, skipping live entries the replay already
+  sent; it remembers only those the upstream could still send, so its memory does not grow with the replay.
 - Each subscriber has a bounded buffer. When it is full, entries for that subscriber are counted, not
   queued, and it then receives ``StreamGap(reason="slow_consumer")``; the others are never held up.
   Loki's own ``dropped_entries`` become ``StreamGap(reason="upstream_dropped")``.
@@ -212,6 +213,13 @@ class _Upstream:
         start = self._since()
         return min(start, self._pin[1]) if self._pin is not None else start
 
+    def handover(self) -> int:
+        """Where a resumed stream's replay ends (exclusive) and this upstream takes over for it.
+
+        The replay covers everything up to the position (sent before the stream subscribed) and everything
+        older than the refill start (never sent again); this upstream sends each subscriber the rest."""
+        return max(self.position.ts + 1, self.refill_start())
+
     def _prune(self) -> None:
         self.floor = max(self.floor, self.position.ts - int(self.hub.settings.late_window_s * NS))
         bound = self.floor
@@ -254,7 +262,8 @@ class _Upstream:
                 # fail the first connect like any other (its waiters would otherwise wait forever).
                 log.exception("tail %s failed unexpectedly; retrying", self.key)
                 if not self.connected.done():
-                    self.connected.set_exception(Unavailable(BACKEND, f"{type(error).__name__}: {error}"))
+                    unexpected = Unavailable(BACKEND, "an internal error", detail=f"{type(error).__name__}: {error}")
+                    self.connected.set_exception(unexpected)
                     self.hub.discard(self)
                     return
             # Only a connection that lived a while resets the backoff: Loki may accept the upgrade and close
@@ -311,11 +320,53 @@ class _Upstream:
             raise TailClosed(1006, f"no frame for {settings.watchdog_s:g} s while Loki has newer entries")
 
 
+class _Replayed:
+    """The identities a resumed stream replayed that its upstream could still send it, to drop those.
+
+    Only entries at or after the upstream's refill start are kept (it never sends older ones again), and
+    the replay ends at the upstream's position (:meth:`_Upstream.handover`): so this holds at most the
+    entries of the upstream's own late window, however many lines are replayed (docs/logs.md, "Replay").
+    """
+
+    def __init__(self, upstream: _Upstream):
+        self._upstream = upstream
+        self._ids: set[Identity] = set()
+        self._order: deque[Identity] = deque()  # replay order, i.e. by timestamp: forgetting pops the left
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, identity: Identity) -> None:
+        if identity[1] >= self.forget_older():
+            self._ids.add(identity)
+            self._order.append(identity)
+
+    def forget_older(self) -> int:
+        """Forgets what the upstream can no longer send; returns the bound it used."""
+        bound = self._upstream.refill_start()
+        while self._order and self._order[0][1] < bound:
+            self._ids.discard(self._order.popleft())
+        return bound
+
+    def take(self, identity: Identity | None) -> bool:
+        """Whether the replay sent this entry (the upstream sends each entry once: then forgotten)."""
+        if identity is None or identity not in self._ids:
+            return False
+        self._ids.discard(identity)
+        return True
+
+
 def _covered(resume: StreamPosition, identity: Identity | None) -> bool:
     """Whether the client that resumed from ``resume`` already had this entry."""
     if identity is None:
         return False
     return identity[1] < resume.ts or (identity[1] == resume.ts and entry_digest(identity) in resume.digests)
+
+
+def _replay_start(resume: StreamPosition) -> int:
+    """The oldest timestamp a replay from ``resume`` asks Loki for: the cursor, or as far back as Loki's
+    query length allows (forward() reads the clock again for the window's end: an hour of margin)."""
+    return max(resume.ts, time.time_ns() + MAX_FUTURE_NS - (MAX_QUERY_LENGTH_NS - _REPLAY_MARGIN_NS))
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -386,27 +437,20 @@ class TailHub:
         subscriber = upstream.subscribe()
         try:
             await asyncio.shield(upstream.connected)
-            # Identities the replay sent, oldest first (a set to look up, a deque to prune in ts order).
-            replayed: set[Identity] = set()
-            replay_order: deque[Identity] = deque()
+            replayed = _Replayed(upstream)
             own: StreamPosition | None = None
             if resume is not None:
                 own = resume
-                async for message, identity in self._replay(upstream.query, resume, signer, digest):
-                    replayed.add(identity)
-                    replay_order.append(identity)
-                    own = advance(own, [identity])
+                async for message, identity in self._resume(upstream, resume, replayed, signer, digest):
+                    if identity is not None:
+                        own = advance(own, [identity])
                     yield message
             while True:
-                # The upstream can no longer send anything older than its back-fill start: forget those.
-                if replay_order:  # only after a resume: the common stream pays nothing per event
-                    bound = upstream.refill_start()
-                    while replay_order and replay_order[0][1] < bound:
-                        replayed.discard(replay_order.popleft())
+                if replayed:  # only after a resume: the common stream pays nothing per event
+                    replayed.forget_older()
                 if (event := await subscriber.next()) is None:
                     break
-                if event.identity is not None and event.identity in replayed:
-                    replayed.discard(event.identity)
+                if replayed.take(event.identity):
                     continue
                 if own is not None and resume is not None and _covered(resume, event.identity):
                     continue  # a new upstream's back-fill reaches before the cursor: the client has these
@@ -425,15 +469,44 @@ class TailHub:
         finally:
             upstream.unsubscribe(subscriber)
 
+    async def _resume(
+        self, upstream: _Upstream, resume: StreamPosition, replayed: _Replayed, signer: Signer, digest: bytes
+    ) -> AsyncIterator[tuple[pb.StreamAppLogsResponse, Identity | None]]:
+        """What a resumed stream sends before it goes live: a ``cursor_expired`` gap when Loki cannot be asked
+        back to the cursor, then the replay up to where ``upstream`` takes over, noting in ``replayed`` the
+        entries the upstream could still send."""
+        since = _replay_start(resume)
+        if resume.ts < since:
+            # dropped_entries 0 means unknown, as the proto says: Loki may not even hold those entries any more.
+            gap = pb.StreamGap(dropped_entries=0, reason="cursor_expired")
+            cursor = signer.cursor(digest, StreamPosition(since - 1, ()))
+            yield pb.StreamAppLogsResponse(gap=gap, cursor=cursor), None
+        end = upstream.handover()
+        async for message, identity in self._replay(upstream.query, resume, signer, digest, since=since, end=end):
+            replayed.add(identity)
+            yield message, identity
+
     async def _replay(
-        self, query: str, resume: StreamPosition, signer: Signer, digest: bytes
+        self,
+        query: str,
+        resume: StreamPosition,
+        signer: Signer,
+        digest: bytes,
+        *,
+        since: int | None = None,
+        end: int | None = None,
     ) -> AsyncIterator[tuple[pb.StreamAppLogsResponse, Identity]]:
-        """The entries after ``resume`` that are in Loki now, oldest first, each with its cursor."""
+        """The entries after ``resume`` that are in Loki in [since, end), oldest first, each with its cursor.
+
+        ``since`` defaults to :func:`_replay_start`, ``end`` to forward()'s. One batch is read at a time, when
+        the client has taken the last one, so nothing piles up for a slow client.
+        """
+        since = _replay_start(resume) if since is None else since
+        if end is not None and since >= end:
+            return
         seen = set(resume.digests)
         position = resume
-        # forward() reads the clock again for the window's end: an hour of margin keeps it inside Loki's limit.
-        since = max(resume.ts, time.time_ns() + MAX_FUTURE_NS - (MAX_QUERY_LENGTH_NS - _REPLAY_MARGIN_NS))
-        async for batch in self.forward(query, since):
+        async for batch in self.forward(query, since, end=end):
             for entry in batch:
                 identity = entry.identity
                 if entry.ts == resume.ts and entry_digest(identity) in seen:
