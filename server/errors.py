@@ -14,11 +14,19 @@ Hierarchy::
     └── DeadlineExceeded     a backend did not answer in time
 
 Every status carries ``google.rpc.ErrorInfo`` (reason, domain, metadata), as AIP-193 asks.
+
+What a caller reads is the ``message``: plain words, never a URL, host, port, credential, query or backend
+body. What an operator needs to find the cause is the ``detail``, which only the server log sees; a backend
+failure's status carries a request id under which that detail is logged (see ``server/api/rpc.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import http
+import socket
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from typing import ClassVar
 
 import grpc
 from google.protobuf import any_pb2
@@ -33,23 +41,37 @@ class ServiceError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
     reason: str = "UNKNOWN"
+    # A failure whose cause the caller cannot see: its status gets a request id, its detail a log line.
+    needs_request_id: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        detail: str = "",
+    ):
         super().__init__(message)
         self.message = message
+        # For the server log only: may name URLs, queries and backend bodies.
+        self.detail = detail
         if reason is not None:
             self.reason = reason
         self.metadata = dict(metadata or {})
 
-    def details(self) -> list[any_pb2.Any]:
-        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata)
+    def details(self, request_id: str | None = None) -> list[any_pb2.Any]:
+        metadata = self.metadata if request_id is None else {**self.metadata, "request_id": request_id}
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=metadata)
         packed = any_pb2.Any()
         packed.Pack(info)
         return [packed]
 
-    def to_status(self) -> grpc.Status:
+    def to_status(self, request_id: str | None = None) -> grpc.Status:
+        """The status a caller receives; ``request_id`` (when given) goes into the message and ErrorInfo."""
         code_value = getattr(code_pb2, self.code.name)
-        proto = status_pb2.Status(code=code_value, message=self.message, details=self.details())
+        message = self.message if request_id is None else f"{self.message} (request id {request_id})"
+        proto = status_pb2.Status(code=code_value, message=message, details=self.details(request_id))
         return rpc_status.to_status(proto)
 
 
@@ -66,11 +88,11 @@ class InvalidArgument(ServiceError):
         self.field = field
         self.description = description
 
-    def details(self) -> list[any_pb2.Any]:
+    def details(self, request_id: str | None = None) -> list[any_pb2.Any]:
         violation = error_details_pb2.BadRequest.FieldViolation(field=self.field, description=self.description)
         packed = any_pb2.Any()
         packed.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
-        return [*super().details(), packed]
+        return [*super().details(request_id), packed]
 
 
 class Unauthenticated(ServiceError):
@@ -119,14 +141,27 @@ class Unimplemented(ServiceError):
 
 
 class Unavailable(ServiceError):
-    """A backend cannot answer: refused, closed, or answered with an error. Says which and why."""
+    """A backend cannot answer: refused, closed, or answered with an error. Says which and why, in plain words.
+
+    ``cause`` reaches the caller, so it names no URL, query or backend text; those go into ``detail``.
+    """
 
     code = grpc.StatusCode.UNAVAILABLE
     reason = "BACKEND_UNAVAILABLE"
+    needs_request_id = True
 
-    def __init__(self, backend: str, cause: str):
-        super().__init__(f"{backend} unavailable: {cause}", metadata={"backend": backend, "cause": cause})
+    def __init__(self, backend: str, cause: str, *, detail: str = "", message: str | None = None):
+        super().__init__(
+            message or f"{backend} unavailable: {cause}",
+            metadata={"backend": backend, "cause": cause},
+            detail=detail,
+        )
         self.backend = backend
+
+    @classmethod
+    def malformed(cls, backend: str, detail: str) -> Unavailable:
+        """The backend answered, but not in the shape its API promises."""
+        return cls(backend, "malformed response", detail=detail, message=f"malformed response from {backend}")
 
 
 class DeadlineExceeded(ServiceError):
@@ -134,10 +169,60 @@ class DeadlineExceeded(ServiceError):
 
     code = grpc.StatusCode.DEADLINE_EXCEEDED
     reason = "BACKEND_TIMEOUT"
+    needs_request_id = True
 
-    def __init__(self, backend: str, timeout_s: float):
+    def __init__(self, backend: str, timeout_s: float, *, detail: str = ""):
         super().__init__(
             f"{backend} did not answer within {timeout_s:g} s",
             metadata={"backend": backend, "timeout_s": f"{timeout_s:g}"},
+            detail=detail,
         )
         self.backend = backend
+
+
+# Plain words for the network failures a backend call meets, most specific first (subclasses before OSError).
+_NETWORK_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, "connection reset"),
+    (BrokenPipeError, "connection reset"),
+    (socket.gaierror, "host name not resolved"),
+    (OSError, "network error"),
+)
+
+
+def network_cause(error: BaseException) -> str | None:
+    """Plain words for the OS-level failure behind ``error`` (HTTP clients wrap it), or None if there is none.
+
+    The most specific anywhere in the chain wins: a generic OSError ("All connection attempts failed") often
+    wraps the ConnectionRefusedError that says what happened.
+    """
+    chain = list(_chain(error))
+    for kind, words in _NETWORK_CAUSES:
+        if any(isinstance(link, kind) for link in chain):
+            return words
+    return None
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: BaseException | None = error
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def http_cause(status: int) -> str:
+    """``it answered HTTP 400 (bad request)``: the status and its standard phrase, never the body."""
+    try:
+        phrase = http.HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return f"it answered HTTP {status}"
+    return f"it answered HTTP {status} ({phrase})"
+
+
+def without_password(url: str) -> str:
+    """``url`` for a log line: the user stays (it tells which credentials were used), the password goes."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}@{host}"))

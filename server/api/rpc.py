@@ -1,9 +1,14 @@
-"""Decorators that turn domain errors raised by a handler into gRPC statuses with rich details."""
+"""Decorators that turn domain errors raised by a handler into gRPC statuses with rich details.
+
+A backend failure's detail (URL, query, backend body) never reaches the caller: the caller gets plain words
+and a request id, and the detail is logged at WARNING under that id, so a caller's report leads to the cause.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -47,5 +52,23 @@ def stream(
 
 
 async def _abort(method: str, error: ServiceError, context: grpc.aio.ServicerContext) -> Any:
-    log.info("%s -> %s: %s", method, error.code.name, error.message)
-    await context.abort_with_status(error.to_status())
+    request_id = _log(method, error)
+    await context.abort_with_status(error.to_status(request_id))
+
+
+def _log(method: str, error: ServiceError) -> str | None:
+    """Logs the failure; returns the request id it was logged under, for errors whose cause is hidden."""
+    if not error.needs_request_id:
+        log.info("%s -> %s: %s", method, error.code.name, error.message)
+        return None
+    # One id per failing call (errors may be shared between callers, e.g. a tail's failed connect).
+    request_id = secrets.token_hex(8)
+    log.warning(
+        "%s -> %s (request id %s): %s; detail: %s",
+        method,
+        error.code.name,
+        request_id,
+        error.message,
+        error.detail or "none",
+    )
+    return request_id

@@ -1,7 +1,10 @@
 """The one module that speaks to Loki: ``query_range`` over a pooled httpx client, ``/tail`` over websockets.
 
-Loki answers errors as plain text (not JSON); they become :class:`Unavailable` naming Loki and the cause,
-a timeout becomes :class:`DeadlineExceeded`. Nanosecond timestamps stay ``int`` end to end.
+Loki answers errors as plain text (not JSON); they become :class:`Unavailable` naming Loki and the cause in
+plain words ("it answered HTTP 400 (bad request)"), an answer of the wrong shape "malformed response from Loki",
+and no complete answer within the timeout :class:`DeadlineExceeded`. Loki's text (it echoes the LogQL), the URL
+(it may carry a password) and the query go into the error's ``detail``, which only the server log sees.
+Nanosecond timestamps stay ``int`` end to end.
 """
 
 from __future__ import annotations
@@ -11,22 +14,28 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, NamedTuple
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from server.errors import DeadlineExceeded, Unavailable
+from server.errors import DeadlineExceeded, ServiceError, Unavailable, http_cause, network_cause, without_password
 
 BACKEND = "Loki"
 # Loki's per-tenant defaults, which a query must stay within (400 otherwise); listing and tail both use them.
 MAX_ENTRIES = 5000  # max_entries_limit_per_query: the largest `limit` of one query
 MAX_QUERY_LENGTH_NS = 721 * 3600 * 10**9  # max_query_length: the widest [start, end) of one query
 MAX_FUTURE_NS = 600 * 10**9  # ingestion refuses entries more than 10 min ahead of Loki's clock
-_MAX_CAUSE = 300
+_MAX_CAUSE = 300  # how much of Loki's body the detail (the log, never the caller) quotes
+QUERY_RANGE = "/loki/api/v1/query_range"
+TAIL = "/loki/api/v1/tail"
+# What a body of the wrong shape raises while it is read (json, indexing, int(), the checks below).
+_SHAPE_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError)
+
+T = TypeVar("T")
 
 
 class Entry(NamedTuple):
@@ -75,19 +84,39 @@ def labels_key(labels: Mapping[str, str]) -> str:
 
 
 def parse_streams(result: Any) -> list[list[Entry]]:
-    """``data.result`` of a streams answer, one list per result item in Loki's order."""
+    """``data.result`` of a streams answer, one list per result item in Loki's order.
+
+    Any other shape raises one of ``_SHAPE_ERRORS``, which callers turn into "malformed", never a crash.
+    """
+    if not isinstance(result, list):
+        raise TypeError("result is not a list")
     out: list[list[Entry]] = []
     for item in result:
-        labels = item["stream"]
+        labels, values = item["stream"], item["values"]
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise TypeError("stream labels are not an object of strings")
+        if not isinstance(values, list):
+            raise TypeError("values is not a list")
         key = labels_key(labels)
-        out.append([Entry(key, labels, int(value[0]), value[1]) for value in item["values"]])
+        entries = [Entry(key, labels, int(value[0]), value[1]) for value in values]
+        if not all(isinstance(entry.line, str) for entry in entries):
+            raise TypeError("a log line is not a string")
+        out.append(entries)
     return out
+
+
+def _streams(body: Any) -> list[list[Entry]]:
+    data = body["data"]
+    if data["resultType"] != "streams":
+        raise ValueError(f"resultType {data['resultType']!r}, expected 'streams'")
+    return parse_streams(data["result"])
 
 
 class LokiClient:
     def __init__(self, base_url: str, *, timeout_s: float, tenant: str = "", max_connections: int = 50):
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self._logged_url = without_password(self.base_url)
         self._headers = {"X-Scope-OrgID": tenant} if tenant else {}
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -110,33 +139,49 @@ class LokiClient:
             "limit": str(limit),
             "direction": "forward" if forward else "backward",
         }
-        body = await self._get("/loki/api/v1/query_range", params)
-        data = body.get("data") or {}
-        if data.get("resultType") != "streams":
-            raise Unavailable(BACKEND, f"query_range answered resultType {data.get('resultType')!r}, not streams")
-        return parse_streams(data.get("result") or [])
+        try:
+            return _parsed(await self._get(QUERY_RANGE, params), _streams)
+        except ServiceError as error:
+            raise self._explained(error, QUERY_RANGE, query) from None
 
-    async def _get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
+    async def _get(self, path: str, params: Mapping[str, str]) -> httpx.Response:
+        """A 200 response to ``path``, or the domain error of the failed exchange."""
         try:
-            response = await self._http.get(path, params=params)
-        except httpx.TimeoutException:
-            raise DeadlineExceeded(BACKEND, self.timeout_s) from None
+            # httpx's timeouts are per phase (connect, each read): a body trickling in would never end. This
+            # bounds the whole exchange, as the Prometheus client does.
+            async with asyncio.timeout(self.timeout_s):
+                response = await self._http.get(path, params=params)
+        except (TimeoutError, httpx.TimeoutException) as error:
+            raise DeadlineExceeded(BACKEND, self.timeout_s, detail=f"no answer in time ({error!r})") from None
         except httpx.HTTPError as error:
-            raise Unavailable(BACKEND, f"{type(error).__name__} calling {self.base_url}{path}: {error}") from None
+            raise Unavailable(BACKEND, _cause(error), detail=f"{type(error).__name__}: {error}") from None
         if response.status_code != 200:
-            raise Unavailable(BACKEND, f"{path} answered HTTP {response.status_code}: {_text(response.text)}")
-        try:
-            return response.json()  # type: ignore[no-any-return]
-        except ValueError:
-            raise Unavailable(BACKEND, f"{path} answered a body that is not JSON: {_text(response.text)}") from None
+            detail = f"HTTP {response.status_code}: {_text(response.text)}"
+            raise Unavailable(BACKEND, http_cause(response.status_code), detail=detail)
+        return response
+
+    def _explained(self, error: ServiceError, path: str, query: str) -> ServiceError:
+        """``error`` with the request in its detail: where it failed knows what went wrong, not which request."""
+        error.detail = f"GET {self._logged_url}{path} query={query!r}: {error.detail}"
+        return error
 
     @contextlib.asynccontextmanager
     async def tail(self, query: str, *, start_ns: int, limit: int, delay_for: int = 0) -> AsyncIterator[Tail]:
         """Opens ``/loki/api/v1/tail``; the connection is closed with 1000 when the block exits."""
         params = {"query": query, "start": loki_time(start_ns), "limit": str(limit), "delay_for": str(delay_for)}
-        url = self.base_url.replace("http", "ws", 1) + "/loki/api/v1/tail?" + urlencode(params)
+        url = self.base_url.replace("http", "ws", 1) + TAIL + "?" + urlencode(params)
         try:
-            connection = await websockets.connect(
+            connection = await self._connect(url)
+        except ServiceError as error:
+            raise self._explained(error, TAIL, query) from None
+        try:
+            yield Tail(connection)
+        finally:
+            await connection.close()
+
+    async def _connect(self, url: str) -> ClientConnection:
+        try:
+            return await websockets.connect(
                 url,
                 additional_headers=self._headers,
                 open_timeout=self.timeout_s,
@@ -144,17 +189,15 @@ class LokiClient:
                 max_size=2**24,
                 close_timeout=2,
             )
-        except TimeoutError:
-            raise DeadlineExceeded(BACKEND, self.timeout_s) from None
+        except TimeoutError as error:
+            raise DeadlineExceeded(BACKEND, self.timeout_s, detail=f"no upgrade in time ({error!r})") from None
         except websockets.InvalidStatus as error:
+            status = error.response.status_code
             body = error.response.body.decode(errors="replace") if error.response.body else ""
-            raise Unavailable(BACKEND, f"/tail answered HTTP {error.response.status_code}: {_text(body)}") from None
+            raise Unavailable(BACKEND, http_cause(status), detail=f"HTTP {status}: {_text(body)}") from None
         except (OSError, websockets.WebSocketException) as error:
-            raise Unavailable(BACKEND, f"{type(error).__name__} opening {url.split('?')[0]}: {error}") from None
-        try:
-            yield Tail(connection)
-        finally:
-            await connection.close()
+            cause = network_cause(error) or "the tail connection failed"
+            raise Unavailable(BACKEND, cause, detail=f"{type(error).__name__}: {error}") from None
 
 
 class Tail:
@@ -176,9 +219,26 @@ class Tail:
         try:
             body = json.loads(message)
             entries = [e for stream in parse_streams(body.get("streams") or []) for e in stream]
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+        except _SHAPE_ERRORS as error:
             raise TailClosed(1007, f"unreadable tail frame: {error}") from None
         return TailFrame(entries, len(body.get("dropped_entries") or ()))
+
+
+def _parsed(response: httpx.Response, parse: Callable[[Any], T]) -> T:
+    """``parse`` of the JSON body; a body of any other shape is a malformed answer (UNAVAILABLE, not UNKNOWN)."""
+    try:
+        return parse(response.json())
+    except _SHAPE_ERRORS as error:
+        raise Unavailable.malformed(BACKEND, f"{error!r} in the body {_text(response.text)!r}") from None
+
+
+def _cause(error: httpx.HTTPError) -> str:
+    """Plain words for a failed exchange (httpx's own text may name the host)."""
+    if (words := network_cause(error)) is not None:
+        return words
+    if isinstance(error, httpx.RemoteProtocolError):
+        return "connection closed without a complete answer"
+    return "the request failed"
 
 
 def _text(body: str) -> str:

@@ -102,5 +102,7 @@ class MetricsService:
         found = await self._prometheus.query_range(promql, start=span.start_s, end=span.end_s, step=span.step_s)
         if len(found) > 1:
             # A template that does not aggregate (a per-instance series, say): refuse rather than pick one.
-            raise Unavailable(BACKEND, f"the {name} query returned {len(found)} series, expected one: {promql}")
+            raise Unavailable(
+                BACKEND, f"{len(found)} series for {name}, expected one", detail=f"{name} query={promql!r}"
+            )
         return found

@@ -121,7 +121,7 @@ class Evaluator:
                 [self._queries.grouped_query(n) for n in names], at=tick_ns / NS_PER_S
             )
         except ServiceError as error:
-            log.warning("evaluation at %d skipped: %s", tick_ns, error.message)
+            log.warning("evaluation at %d skipped: %s (%s)", tick_ns, error.message, error.detail or "no detail")
             return Tick(
                 tick_ns,
                 (),

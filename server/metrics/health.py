@@ -28,6 +28,7 @@ from server.config import HealthSettings
 from server.convert import NS_PER_S, enum_from_json, now_ns, timestamp
 from server.errors import ServiceError
 from server.metrics.evaluator import AppSample, Tick
+from server.metrics.prometheus import BACKEND as PROMETHEUS
 from server.metrics.prometheus import PrometheusClient, Sample
 from server.metrics.promql import Queries
 from server.states import HealthStatus, OperationStatus
@@ -214,7 +215,8 @@ class HealthRecorder:
             instance_count=None,
             error_rate=None,
             avg_latency_ms=None,
-            reasons=(f"no data this tick: {tick.error}",),
+            # Tenants read reasons: the backend only, never its detail (the evaluator logs why the tick failed).
+            reasons=(f"no data this tick: {PROMETHEUS} unavailable",),
         )
 
 

@@ -1,10 +1,14 @@
 """The Prometheus HTTP API client: the only module that speaks HTTP to Prometheus.
 
 One pooled ``httpx.AsyncClient`` per process. Queries go as POST form bodies (no URL length limit).
-Every failure becomes a domain error that names the backend and the cause:
+Every failure becomes a domain error that names the backend and the cause in plain words:
 
-- no connection, a 4xx/5xx, a body that is not the JSON envelope → :class:`~server.errors.Unavailable`
+- no connection, a 4xx/5xx → :class:`~server.errors.Unavailable` ("connection refused", "it answered HTTP 400
+  (bad request)"); a body that is not the API's shape → "malformed response from prometheus"
 - no complete answer in time, or Prometheus's own ``timeout`` error → :class:`~server.errors.DeadlineExceeded`
+
+The caller never sees the URL (it may carry a password), the PromQL or Prometheus's error text (it echoes the
+query): those go into the error's ``detail``, which only the server log sees.
 
 Values are returned as floats exactly as Prometheus sent them, ``NaN`` and ``±Inf`` included: callers
 decide what a non-finite value means (see :func:`finite`).
@@ -16,18 +20,20 @@ import asyncio
 import dataclasses
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
-from server.errors import DeadlineExceeded, ServiceError, Unavailable
+from server.errors import DeadlineExceeded, ServiceError, Unavailable, http_cause, network_cause, without_password
 
 BACKEND = "prometheus"
 log = logging.getLogger("server.metrics.prometheus")
 
-# How much of a non-JSON body an error message quotes.
-_EXCERPT = 160
+# How much of a body or of Prometheus's error text the detail (the log, never the caller) quotes.
+_EXCERPT = 300
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +64,7 @@ class PrometheusClient:
     def __init__(self, base_url: str, timeout_s: float, *, transport: httpx.AsyncBaseTransport | None = None):
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self._logged_url = without_password(self.base_url)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_s),
@@ -74,8 +81,7 @@ class PrometheusClient:
         params: dict[str, str] = {"query": promql}
         if at is not None:
             params["time"] = _seconds(at)
-        data = await self._call("/api/v1/query", params)
-        return _instant(data)
+        return await self._call("/api/v1/query", params, _instant)
 
     async def query_many(self, promqls: Sequence[str], *, at: float | None = None) -> list[list[Sample]]:
         """Instant queries at one time, run concurrently; results in the order asked.
@@ -93,23 +99,37 @@ class PrometheusClient:
     async def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[Series]:
         """A range query: points at ``start``, ``start + step``, … ≤ ``end`` where the series has a sample."""
         params = {"query": promql, "start": _seconds(start), "end": _seconds(end), "step": _seconds(step)}
-        data = await self._call("/api/v1/query_range", params)
-        if data.get("resultType") != "matrix":
-            raise _malformed(f"query_range returned resultType {data.get('resultType')!r}, expected 'matrix'")
-        return [_series(item) for item in _list(data.get("result"))]
+        return await self._call("/api/v1/query_range", params, _matrix)
 
-    async def _call(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+    async def _call(self, path: str, params: dict[str, str], parse: Callable[[dict[str, Any]], T]) -> T:
+        try:
+            return parse(await self._exchange(path, params))
+        except ServiceError as error:
+            # Where the failure happened knows what went wrong, not which request it was: the log needs both.
+            error.detail = f"POST {self._logged_url}{path} query={params['query']!r}: {error.detail}"
+            raise
+
+    async def _exchange(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         # Prometheus stops evaluating at the same deadline we stop waiting.
         params = {**params, "timeout": _seconds(self.timeout_s)}
         try:
             # httpx's timeouts are per phase (connect, each read); this bounds the whole exchange.
             async with asyncio.timeout(self.timeout_s):
                 response = await self._http.post(path, data=params)
-        except (TimeoutError, httpx.TimeoutException):
-            raise DeadlineExceeded(BACKEND, self.timeout_s) from None
+        except (TimeoutError, httpx.TimeoutException) as error:
+            raise DeadlineExceeded(BACKEND, self.timeout_s, detail=f"no answer in time ({error!r})") from None
         except httpx.HTTPError as error:
-            raise Unavailable(BACKEND, f"{type(error).__name__} on {self.base_url}{path}: {error}") from None
+            raise Unavailable(BACKEND, _cause(error), detail=f"{type(error).__name__}: {error}") from None
         return _envelope(response, self.timeout_s)
+
+
+def _cause(error: httpx.HTTPError) -> str:
+    """Plain words for a failed exchange (httpx's own text may name the host)."""
+    if (words := network_cause(error)) is not None:
+        return words
+    if isinstance(error, httpx.RemoteProtocolError):
+        return "connection closed without a complete answer"
+    return "the request failed"
 
 
 def _envelope(response: httpx.Response, timeout_s: float) -> dict[str, Any]:
@@ -118,20 +138,36 @@ def _envelope(response: httpx.Response, timeout_s: float) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
-        excerpt = response.text[:_EXCERPT].strip()
         kind = response.headers.get("content-type", "no content type")
-        raise Unavailable(BACKEND, f"HTTP {status} with a non-JSON body ({kind}): {excerpt!r}") from None
+        raise _failed(status, f"HTTP {status}, a non-JSON body ({kind}): {_excerpt(response.text)!r}") from None
     if not isinstance(body, dict) or body.get("status") not in ("success", "error"):
-        raise _malformed(f"HTTP {status} with JSON that is not a Prometheus API envelope")
+        raise _failed(status, f"HTTP {status}, JSON that is not an API envelope: {_excerpt(response.text)!r}")
     if body["status"] == "error" or status >= 400:
-        error_type, message = body.get("errorType", "unknown"), body.get("error", "")
-        if error_type == "timeout":  # Prometheus gave up at the deadline we sent it
-            raise DeadlineExceeded(BACKEND, timeout_s)
-        raise Unavailable(BACKEND, f"HTTP {status} {error_type}: {message}")
+        raise _answered_error(status, body, timeout_s)
     data = body.get("data")
     if not isinstance(data, dict):
         raise _malformed("success envelope without a data object")
     return data
+
+
+def _answered_error(status: int, body: dict[str, Any], timeout_s: float) -> ServiceError:
+    """Prometheus's error envelope as a domain error; its text (which echoes the query) stays in the detail."""
+    error_type, message = body.get("errorType", "unknown"), body.get("error", "")
+    detail = f"HTTP {status} {error_type}: {_excerpt(str(message))}"
+    if error_type == "timeout":  # Prometheus gave up at the deadline we sent it
+        return DeadlineExceeded(BACKEND, timeout_s, detail=detail)
+    return Unavailable(BACKEND, http_cause(status) if status >= 400 else "it answered an error", detail=detail)
+
+
+def _failed(status: int, detail: str) -> Unavailable:
+    """An answer we cannot read: an HTTP error when it says so (a proxy's error page), else a malformed one."""
+    return Unavailable(BACKEND, http_cause(status), detail=detail) if status >= 400 else _malformed(detail)
+
+
+def _matrix(data: dict[str, Any]) -> list[Series]:
+    if data.get("resultType") != "matrix":
+        raise _malformed(f"query_range returned resultType {data.get('resultType')!r}, expected 'matrix'")
+    return [_series(item) for item in _list(data.get("result"))]
 
 
 def _instant(data: dict[str, Any]) -> list[Sample]:
@@ -177,7 +213,12 @@ def _list(result: Any) -> list[Any]:
 
 
 def _malformed(why: str) -> Unavailable:
-    return Unavailable(BACKEND, f"malformed response: {why}")
+    return Unavailable.malformed(BACKEND, why)
+
+
+def _excerpt(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
 
 
 def _seconds(value: float) -> str:
