@@ -35,6 +35,8 @@ _GRPC_TIMEOUT = re.compile(r"(\d{1,8})([HMSmun])")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 # What gRPC accepts in an ASCII metadata value: visible ASCII and the space (after "Bearer").
 _METADATA_VALUE = re.compile(r"[\x20-\x7e]*")
+# C0 and C1 controls, DEL, Unicode's line and paragraph separators, the quote and the backslash.
+_LOG_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029"\\]')
 
 
 def parse_grpc_timeout(value: str, cap_s: float) -> float:
@@ -46,6 +48,20 @@ def parse_grpc_timeout(value: str, cap_s: float) -> float:
     if int(m.group(1)) == 0:
         raise invalid_argument("Grpc-Timeout", "must be greater than zero")
     return min(int(m.group(1)) * _TIMEOUT_UNITS[m.group(2)], cap_s)
+
+
+def escape_log(text: str) -> str:
+    """``text`` with what could forge or garble a log line escaped as ``\\xNN``/``\\uNNNN``.
+
+    The path is percent-decoded, so ``%0A`` would start a new, client-written line; the quote would end the
+    quoted request early; the backslash is escaped so that an escape in the log is never the client's own.
+    """
+    return _LOG_UNSAFE.sub(_escape_char, text)
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def redact_query(query: str) -> str:
@@ -67,7 +83,13 @@ class Edge:
         self._health = health_pb2_grpc.HealthStub(channel)
         self._ready_service = self.routes[0].method.containing_service.full_name if self.routes else ""
         self._openapi = jsonmap.dumps(openapi.document(self.routes, title="Dooor OS Monitoring API", version="v1"))
-        self._sse = sse.Settings(config.heartbeat_s, config.sse_retry_ms, config.stream_accept_wait_s, config.upstream)
+        self._sse = sse.Settings(
+            config.heartbeat_s,
+            config.sse_retry_ms,
+            config.stream_accept_wait_s,
+            config.upstream,
+            config.max_receive_bytes,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -91,7 +113,7 @@ class Edge:
             await self._handle(scope, receive, logged_send)
         finally:
             query = scope.get("query_string", b"").decode("latin-1")
-            target = scope["path"] + ("?" + redact_query(query) if query else "")
+            target = escape_log(scope["path"] + ("?" + redact_query(query) if query else ""))
             client = (scope.get("client") or ("-", 0))[0]
             ms = (time.perf_counter() - started) * 1000
             access_log.info('%s "%s %s" %d %.1fms', client, scope["method"], target, status, ms)
@@ -115,7 +137,7 @@ class Edge:
             await _respond_error(send, invalid_argument("path", "the URL path is not valid percent-encoded UTF-8"))
         except Exception:
             # A bug in the edge: logged with its trace here, answered with a plain INTERNAL body.
-            log.exception("unhandled error on %s %s", method, path)
+            log.exception("unhandled error on %s %s", method, escape_log(path))
             await _respond_error(send, ApiError(grpc.StatusCode.INTERNAL, "internal error in the REST edge"))
 
     async def _builtin(self, method: str, path: str, send: Send) -> None:
@@ -167,7 +189,7 @@ class Edge:
             try:
                 reply = await call(message, metadata=metadata, timeout=timeout)
             except grpc.aio.AioRpcError as error:
-                raise from_rpc_error(error, self.config.upstream) from None
+                raise from_rpc_error(error, self.config.upstream, self.config.max_receive_bytes) from None
         except ApiError as error:
             if error.code == grpc.StatusCode.UNAUTHENTICATED and metadata:
                 # RFC 6750: credentials were sent and refused (no error code when none were sent).

@@ -13,6 +13,8 @@ import envconfig
 from edge import upstream as upstream_module
 from envconfig import Setting
 
+_MIN_RECEIVE_BYTES = 1024 * 1024
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -33,6 +35,8 @@ class Config:
     stream_accept_wait_s: float = 1.0
     # Seconds open connections (SSE streams included) get to finish on SIGTERM.
     shutdown_grace_s: float = 5.0
+    # The largest gRPC reply accepted from the server; a bigger one is a 502 (edge/upstream.py says why 64 MiB).
+    max_receive_bytes: int = upstream_module.DEFAULT_MAX_RECEIVE_BYTES
     access_log: bool = True
     log_level: str = "INFO"
 
@@ -65,6 +69,11 @@ _SETTINGS = (
     Setting("sse_retry_ms", "MONITORING_EDGE_SSE_RETRY_MS", "SSE reconnect delay announced to clients (ms)"),
     Setting("stream_accept_wait_s", "MONITORING_EDGE_STREAM_ACCEPT_WAIT", "seconds to wait for a stream's acceptance"),
     Setting("shutdown_grace_s", "MONITORING_EDGE_SHUTDOWN_GRACE", "seconds open connections get on SIGTERM"),
+    Setting(
+        "max_receive_bytes",
+        "MONITORING_EDGE_MAX_RECEIVE_BYTES",
+        "largest reply (bytes) taken from the gRPC server; a bigger one is a 502",
+    ),
     Setting("access_log", "MONITORING_EDGE_ACCESS_LOG", "true or false: log one line per request"),
     Setting("log_level", "MONITORING_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"),
 )
@@ -82,6 +91,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     config = envconfig.load(Config, parser(), _SETTINGS, argv, environ)
     _check_addr(config.addr)
     _check_upstream(config.upstream)
+    _check_max_receive_bytes(config.max_receive_bytes)
     return config
 
 
@@ -89,6 +99,15 @@ def _check_addr(value: str) -> None:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
         raise envconfig.ConfigError(f"invalid value for {_named('addr')}: {value!r} (expected host:port)")
+
+
+def _check_max_receive_bytes(value: int) -> None:
+    # Below 1 MiB a unit slip (64 for 64 MiB) would fail most replies; above, gRPC's C int overflows.
+    if not _MIN_RECEIVE_BYTES <= value <= upstream_module.MAX_RECEIVE_BYTES_LIMIT:
+        raise envconfig.ConfigError(
+            f"invalid value for {_named('max_receive_bytes')}: {value} (expected bytes from {_MIN_RECEIVE_BYTES} "
+            f"to {upstream_module.MAX_RECEIVE_BYTES_LIMIT}; default {upstream_module.DEFAULT_MAX_RECEIVE_BYTES})"
+        )
 
 
 def _check_upstream(value: str) -> None:

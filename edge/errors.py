@@ -22,6 +22,9 @@ log = logging.getLogger("edge.errors")
 
 DOMAIN = "monitoring.dooor.ai"
 _DETAILS_KEY = "grpc-status-details-bin"
+# How gRPC C-core describes a message over grpc.max_receive_message_length (grpcio 1.85:
+# "Received message larger than max (5242880 vs. 4194304)").
+_TOO_LARGE = "larger than max"
 
 # google/rpc/code.proto's HTTP mapping, as grpc-gateway and Envoy apply it.
 HTTP_STATUS: Mapping[grpc.StatusCode, int] = {
@@ -129,10 +132,15 @@ def method_not_allowed(method: str, path: str, allowed: Sequence[str]) -> ApiErr
     )
 
 
-def from_rpc_error(error: grpc.aio.AioRpcError, upstream: str) -> ApiError:
-    """The client-facing form of an upstream failure, with the server's rich details when present."""
+def from_rpc_error(error: grpc.aio.AioRpcError, upstream: str, max_reply_bytes: int) -> ApiError:
+    """The client-facing form of an upstream failure, with the server's rich details when present.
+
+    ``max_reply_bytes`` is the channel's receive limit, named when a reply exceeded it.
+    """
     status = _rich_status(error.trailing_metadata())
     code = error.code()
+    if status is None and _reply_too_large(error):
+        return _reply_too_large_error(error, upstream, max_reply_bytes)
     if status is None and code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN):
         # No rich status: the failure is the channel's, not the service's (refused, reset, no TLS, …).
         log.warning("upstream %s failed: %s %s", upstream, code.name, error.details())
@@ -145,6 +153,24 @@ def from_rpc_error(error: grpc.aio.AioRpcError, upstream: str) -> ApiError:
         return ApiError(code, "the monitoring service did not answer within the deadline", [error_info("DEADLINE")])
     message = status.message if status is not None else (error.details() or code.name)
     return ApiError(code, message, list(status.details) if status is not None else [])
+
+
+def _reply_too_large(error: grpc.aio.AioRpcError) -> bool:
+    """The edge's own channel refused a reply over its receive limit (no rich status: gRPC said it, not the
+    server, whose RESOURCE_EXHAUSTED always carries details)."""
+    return error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and _TOO_LARGE in (error.details() or "")
+
+
+def _reply_too_large_error(error: grpc.aio.AioRpcError, upstream: str, max_reply_bytes: int) -> ApiError:
+    # Not 429 (RESOURCE_EXHAUSTED's mapping): the same request would fail the same way, so nothing invites a
+    # retry. 502: the upstream answered with something this gateway does not pass on.
+    log.warning("upstream %s sent a reply over the edge's limit: %s", upstream, error.details())
+    return ApiError(
+        grpc.StatusCode.INTERNAL,
+        f"the reply is larger than the edge accepts ({max_reply_bytes} bytes); ask for less (a smaller limit)",
+        [error_info("REPLY_TOO_LARGE", max_bytes=str(max_reply_bytes))],
+        http_status=502,
+    )
 
 
 def _rich_status(metadata: Sequence[tuple[str, str | bytes]] | None) -> status_pb2.Status | None:

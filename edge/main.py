@@ -65,13 +65,16 @@ def build_app(config: Config, channel: grpc.aio.Channel) -> ASGIApp:
         allow_origins=list(config.cors_origins),
         allow_methods=methods,
         allow_headers=["authorization", "content-type", "grpc-timeout", "last-event-id"],
-        allow_credentials=True,
+        # With "*" and credentials Starlette echoes any Origin and allows cookies, so every site could read
+        # the API with a visitor's access_token cookie. "*" means any origin without credentials: the
+        # Authorization header and ?access_token= still work, the cookie only for listed origins.
+        allow_credentials="*" not in config.cors_origins,
         max_age=600,
     )
 
 
 async def serve(config: Config) -> None:
-    channel = upstream.channel(config.upstream_target)
+    channel = upstream.channel(config.upstream_target, config.max_receive_bytes)
     try:
         app = build_app(config, channel)
         server = _Server(

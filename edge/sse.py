@@ -105,6 +105,7 @@ class Settings:
     retry_ms: int
     accept_wait_s: float
     upstream: str
+    max_reply_bytes: int
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -130,7 +131,7 @@ async def accept(call: grpc.aio.UnaryStreamCall, settings: Settings) -> asyncio.
             await headers
     refusal = first.exception() if first.done() else None
     if isinstance(refusal, grpc.aio.AioRpcError):
-        raise from_rpc_error(refusal, settings.upstream)
+        raise from_rpc_error(refusal, settings.upstream, settings.max_reply_bytes)
     return first
 
 
@@ -173,7 +174,7 @@ def _next_chunk(reading: asyncio.Task[Any], settings: Settings) -> tuple[bytes, 
     """The bytes for a finished read, and whether the stream goes on."""
     error = reading.exception()
     if isinstance(error, grpc.aio.AioRpcError):
-        api_error = from_rpc_error(error, settings.upstream)
+        api_error = from_rpc_error(error, settings.upstream, settings.max_reply_bytes)
         log.info("stream ended upstream with %s: %s", api_error.code.name, api_error.message)
         return error_frame(api_error), False
     try:

@@ -44,6 +44,14 @@ CHANNEL_OPTIONS: tuple[tuple[str, str | int], ...] = (
     # (tests/edge/test_upstreams.py shows both behaviours on the installed grpcio).
 )
 
+# The largest reply the edge takes from the server (MONITORING_EDGE_MAX_RECEIVE_BYTES). gRPC's 4 MiB default
+# is smaller than a ListAppLogs page of 1000 lines of a few KB; the server caps neither its replies nor
+# Loki's line length (max_line_size is 256 KB, so a page could reach 256 MB), so the edge sets a bound that
+# holds 1000 lines of 64 KB and refuses a bigger reply with a clear error (edge/errors.py).
+DEFAULT_MAX_RECEIVE_BYTES = 64 * 1024 * 1024
+# gRPC keeps message length limits in a C int.
+MAX_RECEIVE_BYTES_LIMIT = 2**31 - 1
+
 
 def target(value: str) -> str:
     """The gRPC channel target for a ``MONITORING_UPSTREAM`` value; ``ValueError`` says what is wrong."""
@@ -73,9 +81,10 @@ def target(value: str) -> str:
     return f"ipv{families[0]}:" + ",".join(addresses)
 
 
-def channel(grpc_target: str) -> grpc.aio.Channel:
+def channel(grpc_target: str, max_receive_bytes: int = DEFAULT_MAX_RECEIVE_BYTES) -> grpc.aio.Channel:
     """The one shared channel to ``grpc_target`` (from :func:`target`), balanced and health-checked."""
-    return grpc.aio.insecure_channel(grpc_target, options=CHANNEL_OPTIONS)
+    options = (*CHANNEL_OPTIONS, ("grpc.max_receive_message_length", max_receive_bytes))
+    return grpc.aio.insecure_channel(grpc_target, options=options)
 
 
 def _family(address: str) -> int | None:

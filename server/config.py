@@ -47,6 +47,7 @@ __all__ = [
 # Prometheus's and Loki's label name syntax; the one check for every label name the file can set.
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _MIN_TOKEN_SECRET_BYTES = 16
+_MIN_ADMIN_TOKEN_CHARS = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +187,8 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             f" {_MIN_TOKEN_SECRET_BYTES} bytes long"
         )
     _check_workers(config)
+    _check_ranges(config)
+    _check_admin_token(config.admin_token)
     if not config.config_file:
         return config
     return dataclasses.replace(config, **read_file(config.config_file))
@@ -205,6 +208,37 @@ def _check_workers(config: Config) -> None:
             f"{name}: {config.workers} (0: one per core) needs a fixed TCP port in grpc_addr"
             f" (MONITORING_GRPC_ADDR or --grpc-addr) for the workers to share, got {addr!r}"
         )
+
+
+def _check_ranges(config: Config) -> None:
+    """Durations outside these bounds are typos (milliseconds for seconds) or stall a tick, a wait or a drain."""
+    _check_seconds("eval_interval_s", config.eval_interval_s, 0.1, 3600.0)
+    _check_seconds("backend_timeout_s", config.backend_timeout_s, 0.0, 300.0, lowest_included=False)
+    _check_seconds("shutdown_grace_s", config.shutdown_grace_s, 0.0, 600.0)
+
+
+def _check_seconds(field: str, value: float, lowest: float, highest: float, *, lowest_included: bool = True) -> None:
+    above = value >= lowest if lowest_included else value > lowest
+    if not (above and value <= highest):  # NaN fails both comparisons
+        bounds = (
+            f"from {lowest:g} to {highest:g}" if lowest_included else f"greater than {lowest:g}, at most {highest:g}"
+        )
+        raise ConfigError(f"{_setting_name(field)}: must be {bounds} seconds, got {value:g}")
+
+
+def _check_admin_token(token: str) -> None:
+    # Empty means PlatformService is off; a short one could be guessed, and it guards every workspace.
+    if token and len(token) < _MIN_ADMIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"{_setting_name('admin_token')}: must be at least {_MIN_ADMIN_TOKEN_CHARS} characters long"
+            " (or empty to refuse every PlatformService call)"
+        )
+
+
+def _setting_name(field: str) -> str:
+    """A setting as the errors name it: field (VARIABLE or --flag)."""
+    setting = next(s for s in _SETTINGS if s.field == field)
+    return f"{field} ({setting.env} or {setting.flag})"
 
 
 def read_file(path: str) -> dict[str, Any]:

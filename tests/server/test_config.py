@@ -176,3 +176,38 @@ def test_environment_values_are_checked_and_named() -> None:
     with pytest.raises(ConfigError, match=r"MONITORING_EVAL_INTERVAL or --eval-interval\): 'often'"):
         config.load([], {"MONITORING_EVAL_INTERVAL": "often"})
     assert config.load([], {"MONITORING_EVAL_INTERVAL": "10"}).stale_after_s == 60.0
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "says"),
+    [
+        ("MONITORING_EVAL_INTERVAL", "0.05", "eval_interval_s (MONITORING_EVAL_INTERVAL or --eval-interval): must be"),
+        ("MONITORING_EVAL_INTERVAL", "3601", "eval_interval_s (MONITORING_EVAL_INTERVAL or --eval-interval): must be"),
+        ("MONITORING_EVAL_INTERVAL", "nan", "eval_interval_s (MONITORING_EVAL_INTERVAL or --eval-interval): must be"),
+        ("MONITORING_BACKEND_TIMEOUT", "0", "backend_timeout_s (MONITORING_BACKEND_TIMEOUT or --backend-timeout)"),
+        ("MONITORING_BACKEND_TIMEOUT", "-1", "backend_timeout_s (MONITORING_BACKEND_TIMEOUT or --backend-timeout)"),
+        ("MONITORING_BACKEND_TIMEOUT", "300.5", "backend_timeout_s (MONITORING_BACKEND_TIMEOUT or --backend-timeout)"),
+        ("MONITORING_SHUTDOWN_GRACE", "-0.1", "shutdown_grace_s (MONITORING_SHUTDOWN_GRACE or --shutdown-grace)"),
+        ("MONITORING_SHUTDOWN_GRACE", "601", "shutdown_grace_s (MONITORING_SHUTDOWN_GRACE or --shutdown-grace)"),
+        ("MONITORING_ADMIN_TOKEN", "short-token", "admin_token (MONITORING_ADMIN_TOKEN or --admin-token): must be at"),
+    ],
+)
+def test_out_of_range_settings_are_refused_naming_the_setting(env: str, value: str, says: str) -> None:
+    with pytest.raises(ConfigError, match="^" + re.escape(says)):
+        config.load([], {env: value})
+
+
+def test_the_ends_of_each_range_are_accepted() -> None:
+    lowest = config.load(
+        [],
+        {
+            "MONITORING_EVAL_INTERVAL": "0.1",
+            "MONITORING_BACKEND_TIMEOUT": "0.001",
+            "MONITORING_SHUTDOWN_GRACE": "0",
+            "MONITORING_ADMIN_TOKEN": "a" * 16,
+        },
+    )
+    assert (lowest.eval_interval_s, lowest.backend_timeout_s, lowest.shutdown_grace_s) == (0.1, 0.001, 0.0)
+    highest = ["--eval-interval", "3600", "--backend-timeout", "300", "--shutdown-grace", "600"]
+    assert config.load(highest, {}).shutdown_grace_s == 600.0
+    assert config.load([], {"MONITORING_ADMIN_TOKEN": ""}).admin_token == ""  # empty: PlatformService is off
