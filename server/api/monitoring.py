@@ -6,7 +6,10 @@ answers UNIMPLEMENTED with the reason, never invented data.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from typing import Protocol, TypeVar
 
@@ -18,9 +21,14 @@ from server import validation
 from server.alerts.book import AlertBook
 from server.api import rpc
 from server.api.auth import Authenticator
-from server.errors import NotFound, Unimplemented
+from server.errors import NotFound, ServiceError, Unauthenticated, Unimplemented
 from server.store import Store
 from server.store.records import ApiKey, App
+
+log = logging.getLogger("server.api.monitoring")
+
+# How long a stream's client gets to take the end message before the call is closed without it.
+END_GRACE_S = 2.0
 
 
 class MetricsReader(Protocol):
@@ -37,7 +45,7 @@ class LogReader(Protocol):
 
 class LogStreamer(Protocol):
     async def open_stream(
-        self, app: App, request: pb.StreamAppLogsRequest
+        self, app: App, request: pb.StreamAppLogsRequest, caller: StreamCaller
     ) -> AsyncIterator[pb.StreamAppLogsResponse]: ...
 
 
@@ -119,11 +127,17 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         key = await self._auth.workspace_key(context)
         validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
         app = await self._app(key, request)
-        stream = await _wired(self._cap.tail, "StreamAppLogs (Loki live tail)").open_stream(app, request)
-        # Headers now: the call is accepted (the edge answers 200 at once) though no entry may come for a while.
-        await context.send_initial_metadata(())
-        async for message in stream:
-            yield message
+        caller = StreamCaller(key, self._auth, context)
+        stream = await _wired(self._cap.tail, "StreamAppLogs (Loki live tail)").open_stream(app, request, caller)
+        try:
+            # Headers now: the call is accepted (the edge answers 200 at once) though no entry may come for a while.
+            await context.send_initial_metadata(())
+            async for message in stream:
+                yield message
+            if caller.end_message is not None:
+                yield caller.end_message  # then the call completes with OK
+        finally:
+            caller.done()
 
     @rpc.unary
     async def GetWorkspaceOverview(
@@ -153,6 +167,83 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         workspace_id = self._workspace(key, request.workspace_id)
         alert_id = validation.require_id("alert_id", request.alert_id)
         return await self._alerts.resolve(workspace_id, alert_id)
+
+
+class StreamCaller:
+    """One StreamAppLogs call as the log stream hub sees it: its key, a re-check of that key, and its end.
+
+    When the hub ends the stream, the servicer sends ``end_message`` after the last message. A client that
+    reads nothing cannot receive it: after ``END_GRACE_S`` the call is closed with a status instead (queued
+    behind what the client has not read) and the server's side of it is released at once.
+    """
+
+    def __init__(self, key: ApiKey, auth: Authenticator, context: grpc.aio.ServicerContext):
+        self.key_id = key.id
+        self._auth = auth
+        self._context = context
+        self._task = asyncio.current_task()
+        self.end_message: pb.StreamAppLogsResponse | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+
+    async def key_valid(self) -> bool:
+        try:
+            await self._auth.workspace_key(self._context)
+        except Unauthenticated:
+            return False
+        return True
+
+    def end(self, reason: str, cursor: str) -> None:
+        self.end_message = pb.StreamAppLogsResponse(end=pb.StreamEnd(reason=reason), cursor=cursor)
+        if self._close_timer is None:
+            self._close_timer = asyncio.get_running_loop().call_later(END_GRACE_S, self._close, reason, cursor)
+
+    def done(self) -> None:
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+
+    def _close(self, reason: str, cursor: str) -> None:
+        log.info(
+            "StreamAppLogs: the client did not take its end (%s) within %g s; closing the call", reason, END_GRACE_S
+        )
+        status = StreamClosed(reason, cursor).to_status()
+        sending = asyncio.create_task(_send_status(self._context, status))
+        _CLOSING.add(sending)
+        sending.add_done_callback(_CLOSING.discard)
+        if self._task is not None:
+            self._task.cancel()  # frees the handler (and the hub's stream) now, whatever the client does
+
+
+_CLOSED_BY_REASON: dict[str, tuple[grpc.StatusCode, str, str]] = {
+    "slow_consumer": (grpc.StatusCode.RESOURCE_EXHAUSTED, "SLOW_CONSUMER", "the client read nothing for too long"),
+    "revoked_key": (grpc.StatusCode.UNAUTHENTICATED, "KEY_REVOKED", "the API key was revoked"),
+    "lifetime": (grpc.StatusCode.UNAVAILABLE, "STREAM_LIFETIME", "the stream reached its maximum lifetime"),
+    "server_shutting_down": (grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN", "the server is shutting down"),
+}
+
+
+class StreamClosed(ServiceError):
+    """The status of a stream the server ended whose client did not take the end message (it reads nothing)."""
+
+    def __init__(self, end_reason: str, cursor: str):
+        code, reason, words = _CLOSED_BY_REASON.get(
+            end_reason, (grpc.StatusCode.UNAVAILABLE, "STREAM_ENDED", "the server ended the stream")
+        )
+        self.code = code
+        super().__init__(
+            f"the log stream ended: {words}; a new call with the last cursor received resumes",
+            reason=reason,
+            metadata={"end_reason": end_reason, "cursor": cursor},
+        )
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+async def _send_status(context: grpc.aio.ServicerContext, status: grpc.Status) -> None:
+    """Sends the status (it leaves once the client has read what is queued before it); the call may be gone."""
+    # Aborting raises by design once the status is sent; a call the client cancelled refuses the batch.
+    with contextlib.suppress(Exception):
+        await context.abort_with_status(status)
 
 
 class _AppRequest(Protocol):

@@ -9,9 +9,13 @@
   of the entries delivered at it. A request with a cursor replays from query_range what came after it, up
   to where the upstream takes over, then follows the live stream, skipping live entries the replay already
   sent; it remembers only those the upstream could still send, so its memory does not grow with the replay.
-- Each subscriber has a bounded buffer. When it is full, entries for that subscriber are counted, not
-  queued, and it then receives ``StreamGap(reason="slow_consumer")``; the others are never held up.
-  Loki's own ``dropped_entries`` become ``StreamGap(reason="upstream_dropped")``.
+- Each subscriber has a buffer bounded in messages and bytes. When it is full, entries for that subscriber
+  are counted, not queued, and it then receives ``StreamGap(reason="slow_consumer")``; the others are never
+  held up. Loki's own ``dropped_entries`` become ``StreamGap(reason="upstream_dropped")``.
+- Streams end: at their maximum lifetime, when their API key is revoked (re-checked periodically through the
+  :class:`Caller`), when their client took nothing from a full buffer for ``stalled_after_s``, and at
+  shutdown. The hub tells the caller why and where to resume (:meth:`Caller.end`), then the stream's iterator
+  stops. Streams are capped per API key and per process (:class:`TooManyStreams`).
 """
 
 from __future__ import annotations
@@ -23,12 +27,16 @@ import heapq
 import logging
 import random
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
+
+import grpc
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.config import TailSettings
-from server.errors import DeadlineExceeded, InvalidArgument, Unavailable
+from server.errors import DeadlineExceeded, InvalidArgument, ServiceError, Unavailable
 from server.logs.entries import NS, SignerSource, canonical, to_proto
 from server.logs.logql import LabelScheme
 from server.logs.loki import BACKEND, MAX_ENTRIES, MAX_FUTURE_NS, MAX_QUERY_LENGTH_NS, Entry, LokiClient, TailClosed
@@ -43,6 +51,39 @@ MAX_REFILL_NS = 3600 * NS  # a back-fill never reaches further back than this be
 TAIL_REPLAY_LIMIT = 100  # Loki's default; the back-fill from query_range covers the rest anyway
 REPLAY_PIN_S = 30.0  # Loki replays the last entries right after a tail opens; this is ample for them
 
+# Why the hub ends a stream (StreamEnd.reason).
+LIFETIME = "lifetime"
+REVOKED_KEY = "revoked_key"
+SLOW_CONSUMER = "slow_consumer"
+SHUTTING_DOWN = "server_shutting_down"
+LIFETIME_SPREAD = 0.1  # a stream lives between 90 and 100 % of max_lifetime_s
+RECHECK_WARN_EVERY_S = 60.0  # a store that cannot answer key re-checks is logged at most this often
+
+
+class TooManyStreams(ServiceError):
+    """A stream beyond a cap: its API key, or this server process, already holds as many as allowed."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "TOO_MANY_STREAMS"
+
+    def __init__(self, message: str, *, limit: str, maximum: int):
+        super().__init__(message, metadata={"limit": limit, "max": str(maximum)})
+
+
+class Caller(Protocol):
+    """Who holds a stream, as the hub needs to know it (the servicer implements it)."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    async def key_valid(self) -> bool:
+        """False once the caller's key is revoked; raises when that cannot be told now (the stream goes on)."""
+        ...
+
+    def end(self, reason: str, cursor: str) -> None:
+        """The hub ends the stream (its iterator stops next); ``cursor`` resumes after what it handed out."""
+        ...
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Event:
@@ -51,40 +92,64 @@ class _Event:
     message: pb.StreamAppLogsResponse
     identity: Identity | None
     position: StreamPosition
+    size: int = 0  # the message's bytes, for the subscribers' byte bound
 
 
 _END = object()
+_GAP_BYTES = 64  # a gap notice with its cursor, about
 
 
 class _Subscriber:
-    def __init__(self, capacity: int, room: asyncio.Event):
+    def __init__(self, capacity: int, max_bytes: int, room: asyncio.Event):
         self.capacity = capacity
+        self.max_bytes = max_bytes
         self.room = room  # set whenever this subscriber takes an item (the back-fill paces on it)
         self.items: deque[_Event | object] = deque()
+        self.bytes = 0  # of the queued events
         self.wake = asyncio.Event()
         self.dropped = 0
         self.gap_cursor = ""
         self.last_cursor = ""
         # Made the hub wait too long once: not waited for again until it has caught up.
         self.lagging = False
+        # Since when the buffer is full without the client taking anything (monotonic), or None.
+        self.full_since: float | None = None
+        self.ended = False  # the stream ends: next() returns None whatever is still queued
+
+    def _fits(self, count: int, size: int) -> bool:
+        """Whether ``count`` more events of ``size`` bytes in all fit (one always fits an empty buffer)."""
+        return len(self.items) + count <= self.capacity and (not self.items or self.bytes + size <= self.max_bytes)
 
     def offer(self, event: _Event) -> None:
-        if self.dropped and len(self.items) + 2 <= self.capacity:
+        if self.dropped and self._fits(2, event.size + _GAP_BYTES):
             self._put_gap()
-        if len(self.items) >= self.capacity:
+        if not self._fits(1, event.size):
             if not self.dropped:
                 self.gap_cursor = self.last_cursor  # resuming from the gap replays what was dropped
             # An upstream gap notice that does not fit adds the entries it stood for.
             self.dropped += 1 if event.identity is not None else max(event.message.gap.dropped_entries, 1)
+            self._full()
             return
         self.items.append(event)
+        self.bytes += event.size
         self.last_cursor = event.message.cursor
         self.wake.set()
+        if not self._fits(1, 0):
+            self._full()
+
+    def _full(self) -> None:
+        if self.full_since is None:
+            self.full_since = time.monotonic()
+
+    def stalled(self, now: float, after_s: float) -> bool:
+        """Whether the client took nothing from its full buffer for ``after_s``."""
+        return self.full_since is not None and now - self.full_since >= after_s
 
     def _put_gap(self) -> None:
         gap = pb.StreamGap(dropped_entries=self.dropped, reason="slow_consumer")
         message = pb.StreamAppLogsResponse(gap=gap, cursor=self.gap_cursor)
-        self.items.append(_Event(message, None, StreamPosition(0, ())))
+        self.items.append(_Event(message, None, StreamPosition(0, ()), _GAP_BYTES))
+        self.bytes += _GAP_BYTES
         self.dropped = 0
         self.wake.set()
 
@@ -92,21 +157,31 @@ class _Subscriber:
         self.items.append(_END)
         self.wake.set()
 
+    def finish(self) -> None:
+        """Ends the stream now: what is still queued is not sent (the end's cursor resumes before it)."""
+        self.ended = True
+        self.wake.set()
+
     async def next(self) -> _Event | None:
-        while not self.items:
+        while not self.items or self.ended:
+            if self.ended:
+                return None
             if self.dropped:
                 self._put_gap()
                 break
             self.wake.clear()
             await self.wake.wait()
         item = self.items.popleft()
+        self.full_since = None
+        if isinstance(item, _Event):
+            self.bytes -= item.size
         if self.lagging and len(self.items) <= self.capacity // 4:
             self.lagging = False
         self.room.set()
         return None if item is _END else item  # type: ignore[return-value]
 
     def free(self) -> int:
-        return self.capacity - len(self.items)
+        return 0 if self.bytes >= self.max_bytes else self.capacity - len(self.items)
 
 
 class _Upstream:
@@ -142,9 +217,14 @@ class _Upstream:
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
-        subscriber = _Subscriber(self.hub.settings.buffer, self.room)
+        settings = self.hub.settings
+        subscriber = _Subscriber(settings.buffer, settings.buffer_bytes, self.room)
         self.subscribers.add(subscriber)
         return subscriber
+
+    def joined_at(self) -> StreamPosition:
+        """Where a subscriber that joins now starts: resuming from here replays what it would have received."""
+        return self.position if self.position.ts else StreamPosition(self._since() - 1, ())
 
     def unsubscribe(self, subscriber: _Subscriber) -> None:
         self.subscribers.discard(subscriber)
@@ -179,7 +259,7 @@ class _Upstream:
             message = pb.StreamAppLogsResponse(
                 entry=to_proto(entry, self.hub.scheme), cursor=self.signer.cursor(self.digest, self.position)
             )
-            event = _Event(message, identity, self.position)
+            event = _Event(message, identity, self.position, message.ByteSize())
             for subscriber in self.subscribers:
                 subscriber.offer(event)
         self._prune()
@@ -236,7 +316,7 @@ class _Upstream:
     def gap(self, dropped: int) -> None:
         gap = pb.StreamGap(dropped_entries=dropped, reason="upstream_dropped")
         message = pb.StreamAppLogsResponse(gap=gap, cursor=self.signer.cursor(self.digest, self.position))
-        event = _Event(message, None, self.position)
+        event = _Event(message, None, self.position, message.ByteSize())
         for subscriber in self.subscribers:
             subscriber.offer(event)
 
@@ -369,6 +449,64 @@ def _replay_start(resume: StreamPosition) -> int:
     return max(resume.ts, time.time_ns() + MAX_FUTURE_NS - (MAX_QUERY_LENGTH_NS - _REPLAY_MARGIN_NS))
 
 
+class _Viewer:
+    """One open stream as the caps and the reasons to end it see it (the hub's part; the caller's is Caller)."""
+
+    def __init__(self, hub: TailHub, caller: Caller | None, cursor: str):
+        self.hub = hub
+        self.caller = caller
+        self.key = caller.key_id if caller is not None else None
+        self.cursor = cursor  # where a new call resumes: after the last message handed out, or the request's cursor
+        self.ending: str | None = None
+        self.subscriber: _Subscriber | None = None
+        self.released = False
+        # Between 90 and 100 % of the lifetime: streams opened together (after a restart) do not all end together.
+        lifetime = hub.settings.max_lifetime_s * random.uniform(1 - LIFETIME_SPREAD, 1.0)
+        self._lifetime = asyncio.get_running_loop().call_later(lifetime, self.end, LIFETIME)
+
+    def handed(self, message: pb.StreamAppLogsResponse) -> pb.StreamAppLogsResponse:
+        """Notes a message handed to the caller: the resume cursor, and progress (a replay is reading too)."""
+        if message.cursor:
+            self.cursor = message.cursor
+        if self.subscriber is not None and self.subscriber.full_since is not None:
+            self.subscriber.full_since = time.monotonic()
+        return message
+
+    def attach(self, subscriber: _Subscriber) -> None:
+        self.subscriber = subscriber
+        if self.ending is not None:
+            subscriber.finish()
+
+    def end(self, reason: str) -> None:
+        """Ends the stream (once): its iterator hands out nothing more and stops."""
+        if self.ending is not None or self.released:
+            return
+        self.ending = reason
+        self._lifetime.cancel()
+        log.log(
+            logging.INFO if reason in (REVOKED_KEY, SLOW_CONSUMER) else logging.DEBUG, "ending a log stream: %s", reason
+        )
+        if self.subscriber is not None:
+            self.subscriber.finish()
+        if self.caller is not None:
+            self.caller.end(reason, self.cursor)
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self._lifetime.cancel()
+            self.hub.release(self)
+
+
+class _Key:
+    """The open streams of one API key, and when the key is checked next."""
+
+    def __init__(self, next_check: float):
+        self.viewers: set[_Viewer] = set()
+        self.next_check = next_check
+        self.checking: asyncio.Task[None] | None = None
+
+
 def _retrieve(future: asyncio.Future[None]) -> None:
     """A failed first connect is reported to the subscribers waiting for it; none waiting is not an error."""
     if not future.cancelled():
@@ -387,6 +525,10 @@ class TailHub:
         self._signer = signer
         self._upstreams: dict[tuple[str, str, int], _Upstream] = {}
         self._closed = False
+        self._viewers: set[_Viewer] = set()
+        self._keys: dict[str, _Key] = {}
+        self._warden: asyncio.Task[None] | None = None
+        self._recheck_warned = -RECHECK_WARN_EVERY_S
 
     def discard(self, upstream: _Upstream) -> None:
         if self._upstreams.get(upstream.key) is upstream:
@@ -394,17 +536,26 @@ class TailHub:
 
     async def close(self) -> None:
         self._closed = True
+        for viewer in list(self._viewers):
+            viewer.end(SHUTTING_DOWN)
+        tasks = [t for t in (self._warden, *(k.checking for k in self._keys.values())) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         upstreams = list(self._upstreams.values())
         self._upstreams.clear()
         for upstream in upstreams:
             upstream.end()
         await asyncio.gather(*(u.task for u in upstreams), return_exceptions=True)
 
-    async def open_stream(self, app: App, request: pb.StreamAppLogsRequest) -> AsyncIterator[pb.StreamAppLogsResponse]:
-        """Checks the request (cursor, shutdown) at once, then returns the stream of its messages.
+    async def open_stream(
+        self, app: App, request: pb.StreamAppLogsRequest, caller: Caller | None = None
+    ) -> AsyncIterator[pb.StreamAppLogsResponse]:
+        """Checks the request (cursor, shutdown, caps) at once, then returns the stream of its messages.
 
         Split in two so the servicer can tell the client "accepted" (gRPC headers) before the first entry,
-        which may be minutes away on a quiet app, while a bad cursor is still refused outright.
+        which may be minutes away on a quiet app, while a bad cursor or one stream too many is still refused
+        outright. Without a ``caller`` the stream counts towards ``max_streams`` only, and ends silently.
         """
         signer = await self._signer()
         digest = query_digest("stream", app.workspace_id, app.id, request.severity)
@@ -416,7 +567,88 @@ class TailHub:
                 raise InvalidArgument("cursor", str(error)) from None
         if self._closed:
             raise Unavailable("log stream", "the server is shutting down")
-        return self._stream(app, request, signer, digest, resume)
+        viewer = self._admit(caller, request.cursor)
+        stream = self._stream(app, request, signer, digest, resume, viewer)
+        # A stream never iterated (its call failed before the first read) gives its place back too.
+        weakref.finalize(stream, viewer.release).atexit = False
+        return stream
+
+    # -- caps and ends ---------------------------------------------------------------------------
+
+    def _admit(self, caller: Caller | None, cursor: str) -> _Viewer:
+        settings = self.settings
+        key = self._keys.get(caller.key_id) if caller is not None else None
+        if key is not None and len(key.viewers) >= settings.max_streams_per_key:
+            n = settings.max_streams_per_key
+            raise TooManyStreams(
+                f"too many log streams: the limit of {n} open log streams per API key is reached; close one first",
+                limit="max_streams_per_key",
+                maximum=n,
+            )
+        if len(self._viewers) >= settings.max_streams:
+            n = settings.max_streams
+            raise TooManyStreams(
+                f"too many log streams: the limit of {n} open log streams on this server is reached; retry later",
+                limit="max_streams",
+                maximum=n,
+            )
+        viewer = _Viewer(self, caller, cursor)
+        self._viewers.add(viewer)
+        if caller is not None:
+            if key is None:
+                key = self._keys[caller.key_id] = _Key(time.monotonic() + settings.key_recheck_s)
+            key.viewers.add(viewer)
+        if self._warden is None or self._warden.done():
+            self._warden = asyncio.create_task(self._watch(), name="log stream warden")
+        return viewer
+
+    def release(self, viewer: _Viewer) -> None:
+        self._viewers.discard(viewer)
+        key = self._keys.get(viewer.key) if viewer.key is not None else None
+        if key is not None:
+            key.viewers.discard(viewer)
+            if not key.viewers:
+                del self._keys[viewer.key]  # type: ignore[arg-type]
+                if key.checking is not None:
+                    key.checking.cancel()
+
+    async def _watch(self) -> None:
+        """While streams are open: ends those whose client stalled, and re-checks each API key in turn."""
+        settings = self.settings
+        tick = max(0.05, min(1.0, settings.stalled_after_s / 4, settings.key_recheck_s / 2))
+        while self._viewers:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            for viewer in list(self._viewers):
+                subscriber = viewer.subscriber
+                if subscriber is not None and subscriber.stalled(now, settings.stalled_after_s):
+                    viewer.end(SLOW_CONSUMER)
+            for key in self._keys.values():
+                if key.checking is None and now >= key.next_check:
+                    key.checking = asyncio.create_task(self._recheck(key), name="API key re-check")
+
+    async def _recheck(self, key: _Key) -> None:
+        try:
+            callers = [v.caller for v in key.viewers if v.caller is not None and v.ending is None]
+            if not callers:
+                return
+            valid = await callers[0].key_valid()
+        except Exception as error:  # the store cannot tell now: the streams go on, and are asked about again
+            detail = error.message if isinstance(error, ServiceError) else repr(error)
+            now = time.monotonic()
+            level = logging.WARNING if now - self._recheck_warned >= RECHECK_WARN_EVERY_S else logging.DEBUG
+            if level == logging.WARNING:
+                self._recheck_warned = now
+            log.log(level, "cannot re-check the API key of open log streams (they go on): %s", detail)
+            return
+        finally:
+            key.checking = None
+            key.next_check = time.monotonic() + self.settings.key_recheck_s
+        if not valid:
+            for viewer in list(key.viewers):
+                viewer.end(REVOKED_KEY)
+
+    # -- one stream ------------------------------------------------------------------------------
 
     async def _stream(
         self,
@@ -425,49 +657,59 @@ class TailHub:
         signer: Signer,
         digest: bytes,
         resume: StreamPosition | None,
+        viewer: _Viewer,
     ) -> AsyncIterator[pb.StreamAppLogsResponse]:
-        if self._closed:  # closed between open_stream and the first read: open no tail nobody would close
-            return
-        workspace_id, app_id = app.workspace_id, app.id
-        key = (workspace_id, app_id, int(request.severity))
-        upstream = self._upstreams.get(key)
-        if upstream is None:
-            query = self.scheme.selector(workspace_id, app_id, request.severity)
-            upstream = self._upstreams[key] = _Upstream(self, key, query, digest, signer)
-        subscriber = upstream.subscribe()
         try:
-            await asyncio.shield(upstream.connected)
-            replayed = _Replayed(upstream)
-            own: StreamPosition | None = None
-            if resume is not None:
-                own = resume
-                async for message, identity in self._resume(upstream, resume, replayed, signer, digest):
-                    if identity is not None:
-                        own = advance(own, [identity])
-                    yield message
-            while True:
-                if replayed:  # only after a resume: the common stream pays nothing per event
-                    replayed.forget_older()
-                if (event := await subscriber.next()) is None:
-                    break
-                if replayed.take(event.identity):
-                    continue
-                if own is not None and resume is not None and _covered(resume, event.identity):
-                    continue  # a new upstream's back-fill reaches before the cursor: the client has these
-                if own is None or event.identity is None:
-                    yield event.message
-                    continue
-                own = advance(own, [event.identity])
-                if event.position.ts > own.ts:
-                    own = None  # the hub is ahead of everything replayed: its cursors are valid from here
-                    yield event.message
-                else:
-                    message = pb.StreamAppLogsResponse()
-                    message.CopyFrom(event.message)
-                    message.cursor = signer.cursor(digest, own)
-                    yield message
+            # Closed (or ended) between open_stream and the first read: open no tail nobody would close.
+            if self._closed or viewer.ending is not None:
+                return
+            workspace_id, app_id = app.workspace_id, app.id
+            key = (workspace_id, app_id, int(request.severity))
+            upstream = self._upstreams.get(key)
+            if upstream is None:
+                query = self.scheme.selector(workspace_id, app_id, request.severity)
+                upstream = self._upstreams[key] = _Upstream(self, key, query, digest, signer)
+            subscriber = upstream.subscribe()
+            viewer.attach(subscriber)
+            if resume is None:
+                viewer.cursor = signer.cursor(digest, upstream.joined_at())
+            try:
+                await asyncio.shield(upstream.connected)
+                replayed = _Replayed(upstream)
+                own: StreamPosition | None = None
+                if resume is not None:
+                    own = resume
+                    async for message, identity in self._resume(upstream, resume, replayed, signer, digest):
+                        if viewer.ending is not None:
+                            return
+                        if identity is not None:
+                            own = advance(own, [identity])
+                        yield viewer.handed(message)
+                while True:
+                    if replayed:  # only after a resume: the common stream pays nothing per event
+                        replayed.forget_older()
+                    if (event := await subscriber.next()) is None:
+                        break
+                    if replayed.take(event.identity):
+                        continue
+                    if own is not None and resume is not None and _covered(resume, event.identity):
+                        continue  # a new upstream's back-fill reaches before the cursor: the client has these
+                    if own is None or event.identity is None:
+                        yield viewer.handed(event.message)
+                        continue
+                    own = advance(own, [event.identity])
+                    if event.position.ts > own.ts:
+                        own = None  # the hub is ahead of everything replayed: its cursors are valid from here
+                        yield viewer.handed(event.message)
+                    else:
+                        message = pb.StreamAppLogsResponse()
+                        message.CopyFrom(event.message)
+                        message.cursor = signer.cursor(digest, own)
+                        yield viewer.handed(message)
+            finally:
+                upstream.unsubscribe(subscriber)
         finally:
-            upstream.unsubscribe(subscriber)
+            viewer.release()
 
     async def _resume(
         self, upstream: _Upstream, resume: StreamPosition, replayed: _Replayed, signer: Signer, digest: bytes

@@ -77,6 +77,7 @@ def test_the_stream_is_documented_as_server_sent_events_with_query_token_auth() 
     assert ok["x-sse-events"] == {
         "message": {"$ref": "#/components/schemas/LogEntry"},
         "gap": {"$ref": "#/components/schemas/StreamGap"},
+        "end": {"$ref": "#/components/schemas/StreamEnd"},
         "error": {"$ref": "#/components/schemas/Error"},
     }
     assert ("header", "Last-Event-ID") in {(p["in"], p["name"]) for p in stream["parameters"]}

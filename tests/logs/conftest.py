@@ -32,8 +32,11 @@ def logs_server(
     log_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory, loki: LokiDouble
 ) -> Iterator[ServerProcess]:
     config = tmp_path_factory.mktemp("logs-config") / "monitoring.toml"
-    # Shorter linger and watchdog keep the tests quick (defaults: 5 s each); a small buffer shows slow consumers.
-    config.write_text("[loki]\ntail_linger_s = 1.0\ntail_watchdog_s = 1.0\nstream_buffer = 256\n")
+    # Shorter linger and watchdog keep the tests quick (defaults: 5 s each); a small buffer shows slow consumers;
+    # one key opens a hundred streams in the fan-out test (default cap: 20 per key).
+    config.write_text(
+        "[loki]\ntail_linger_s = 1.0\ntail_watchdog_s = 1.0\nstream_buffer = 256\nmax_streams_per_key = 200\n"
+    )
     env = loki_env(loki.url, MONITORING_CONFIG_FILE=str(config))
     with running_server(log_dir, tmp_path_factory.mktemp("logs-db") / "monitoring.db", env) as process:
         yield process

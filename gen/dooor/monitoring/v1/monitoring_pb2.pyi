@@ -231,14 +231,16 @@ class StreamAppLogsRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., cursor: _Optional[str] = ...) -> None: ...
 
 class StreamAppLogsResponse(_message.Message):
-    __slots__ = ("entry", "gap", "cursor")
+    __slots__ = ("entry", "gap", "end", "cursor")
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     GAP_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     entry: LogEntry
     gap: StreamGap
+    end: StreamEnd
     cursor: str
-    def __init__(self, entry: _Optional[_Union[LogEntry, _Mapping]] = ..., gap: _Optional[_Union[StreamGap, _Mapping]] = ..., cursor: _Optional[str] = ...) -> None: ...
+    def __init__(self, entry: _Optional[_Union[LogEntry, _Mapping]] = ..., gap: _Optional[_Union[StreamGap, _Mapping]] = ..., end: _Optional[_Union[StreamEnd, _Mapping]] = ..., cursor: _Optional[str] = ...) -> None: ...
 
 class StreamGap(_message.Message):
     __slots__ = ("dropped_entries", "reason")
@@ -247,6 +249,12 @@ class StreamGap(_message.Message):
     dropped_entries: int
     reason: str
     def __init__(self, dropped_entries: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class StreamEnd(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class GetWorkspaceOverviewRequest(_message.Message):
     __slots__ = ("workspace_id",)

@@ -100,8 +100,11 @@ class MonitoringServiceServicer:
 
     def StreamAppLogs(self, request, context):
         """Streams one app's log entries as they arrive. The stream stays open until
-        the client cancels it. Every message carries a cursor; a new call with
-        that cursor resumes right after the message that carried it.
+        the client cancels it or the server ends it; the server says why in a
+        last `end` message. Every message carries a cursor; a new call with that
+        cursor resumes right after the message that carried it. Too many open
+        streams (per API key, or on the server) fail the call at once with
+        RESOURCE_EXHAUSTED naming the limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
