@@ -5,6 +5,10 @@ is a dataclass field with an environment variable (part of the public interface)
 the field's name (``backend_timeout_s`` → ``--backend-timeout``). Values are converted to the type of the
 field's default: ``str``, ``int``, ``float``, ``bool`` (true/false/1/0) or a comma-separated ``tuple``.
 
+A setting with ``file_variant`` (a secret, say) can instead be read from the file named by its variable plus
+``_FILE`` (``MONITORING_ADMIN_TOKEN_FILE``), so the value stays off the command line and out of the
+environment: the file is read once at load, one trailing newline stripped. Setting both variables is an error.
+
 A value that cannot be used raises :class:`ConfigError`; only a command's entry point turns it into an exit.
 """
 
@@ -19,6 +23,7 @@ from typing import Any, TypeVar
 __all__ = ["ConfigError", "Setting", "load", "parser"]
 
 C = TypeVar("C")
+_MAX_FILE_BYTES = 65536  # a secret or a URL; anything larger is the wrong file
 
 
 class ConfigError(ValueError):
@@ -33,17 +38,24 @@ class Setting:
     help: str
     # A secret's default is not shown by --help (it is empty anyway, but says so without a value).
     secret: bool = False
+    # The value may come from the file named by ``file_env`` instead of ``env`` (never both).
+    file_variant: bool = False
 
     @property
     def flag(self) -> str:
         return "--" + self.field.removesuffix("_s").replace("_", "-")
+
+    @property
+    def file_env(self) -> str:
+        return self.env + "_FILE"
 
 
 def parser(prog: str, description: str, defaults: object, settings: Sequence[Setting]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=description)
     for s in settings:
         shown = "" if s.secret else getattr(defaults, s.field)
-        p.add_argument(s.flag, dest=s.field, metavar=s.env, help=f"{s.help} (env {s.env}; default {shown!r})")
+        env = f"{s.env}, or a file named by {s.file_env}" if s.file_variant else s.env
+        p.add_argument(s.flag, dest=s.field, metavar=s.env, help=f"{s.help} (env {env}; default {shown!r})")
     return p
 
 
@@ -54,9 +66,11 @@ def load(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> C:
-    """An instance of ``cls``: each field from its flag, else its environment variable, else its default.
+    """An instance of ``cls``: each field from its flag, else its environment variable (or the file its
+    ``_FILE`` variable names), else its default.
 
-    An empty value counts as unset. A value that does not convert raises :class:`ConfigError` naming it.
+    An empty value counts as unset. A value that does not convert, both a variable and its ``_FILE`` set, or
+    a file that cannot be read raise :class:`ConfigError` naming the setting (never a file's contents).
     """
     environ = os.environ if environ is None else environ
     flags = vars(cli.parse_args(argv))
@@ -65,10 +79,40 @@ def load(
     for s in settings:
         raw = flags.get(s.field)
         if raw is None:
-            raw = environ.get(s.env)
+            raw = _from_environment(s, environ)
         if raw:
             values[s.field] = _convert(s, raw, getattr(defaults, s.field))
     return cls(**values)
+
+
+def _from_environment(setting: Setting, environ: Mapping[str, str]) -> str | None:
+    value = environ.get(setting.env)
+    path = environ.get(setting.file_env) if setting.file_variant else None
+    if not path:
+        return value
+    if value:
+        raise ConfigError(f"{setting.field}: both {setting.env} and {setting.file_env} are set; set only one")
+    return _read_value_file(setting, path)
+
+
+def _read_value_file(setting: Setting, path: str) -> str:
+    """The file's text without its trailing newline. Errors name the variable and the path, never the contents."""
+    where = f"{setting.field} ({setting.file_env}={path!r})"
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_FILE_BYTES + 1)  # bounded: a path such as /dev/zero must not hang the start
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot read the file: {error.strerror or type(error).__name__}") from None
+    if len(data) > _MAX_FILE_BYTES:
+        raise ConfigError(f"{where}: the file is larger than {_MAX_FILE_BYTES} bytes")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: the file is not UTF-8 text") from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise ConfigError(f"{where}: the file is empty")
+    return text
 
 
 def _convert(setting: Setting, raw: str, default: object) -> Any:

@@ -92,9 +92,15 @@ class CostSettings:
 
 @dataclasses.dataclass(frozen=True)
 class TailSettings:
-    """The live stream's hub (``stream_buffer`` and ``tail_*`` in ``[loki]``; the rest are fixed here)."""
+    """The live stream's hub (``stream_*``, ``max_streams*`` and ``tail_*`` in ``[loki]``; the rest are fixed here)."""
 
     buffer: int = 1000  # messages buffered per subscriber before it gets a slow_consumer gap
+    buffer_bytes: int = 1024 * 1024  # ... and bytes (one message always fits: Loki's lines reach 256 KB)
+    max_lifetime_s: float = 3600.0  # a stream then ends with reason `lifetime` (the client resumes)
+    stalled_after_s: float = 60.0  # a subscriber that takes nothing this long from a full buffer is dropped
+    key_recheck_s: float = 5.0  # how often a stream's API key is checked again (revoked: the stream ends)
+    max_streams_per_key: int = 20  # open streams of one API key in one server process
+    max_streams: int = 1000  # open streams in one server process
     linger_s: float = 5.0  # an upstream tail stays open this long after its last subscriber leaves
     late_window_s: float = 5.0  # how far behind the newest entry a late or refilled entry is still accepted
     delay_for: int = 0  # Loki's delay_for (0..5 s)
@@ -119,7 +125,7 @@ class LokiSettings:
 @dataclasses.dataclass(frozen=True)
 class Config:
     grpc_addr: str = "127.0.0.1:50051"
-    db: str = "./data/monitoring.db"
+    db: str = dataclasses.field(default="./data/monitoring.db", repr=False)  # a URL may carry a password
     prometheus_url: str = "http://127.0.0.1:9090"
     loki_url: str = "http://127.0.0.1:3100"
     # Guards PlatformService; when empty, every PlatformService call is refused.
@@ -154,15 +160,22 @@ class Config:
 # The environment variables are part of the public interface.
 _SETTINGS = (
     Setting("grpc_addr", "MONITORING_GRPC_ADDR", "host:port the gRPC server listens on"),
-    Setting("db", "MONITORING_DB", "path of the SQLite database file, or a postgresql:// URL"),
+    Setting("db", "MONITORING_DB", "path of the SQLite database file, or a postgresql:// URL", file_variant=True),
     Setting("prometheus_url", "MONITORING_PROMETHEUS_URL", "base URL of Prometheus's HTTP API"),
     Setting("loki_url", "MONITORING_LOKI_URL", "base URL of Loki's HTTP API"),
-    Setting("admin_token", "MONITORING_ADMIN_TOKEN", "bearer token that PlatformService requires", secret=True),
+    Setting(
+        "admin_token",
+        "MONITORING_ADMIN_TOKEN",
+        "bearer token that PlatformService requires",
+        secret=True,
+        file_variant=True,
+    ),
     Setting(
         "token_secret",
         "MONITORING_TOKEN_SECRET",
         "secret (16+ chars) that signs log page tokens and cursors",
         secret=True,
+        file_variant=True,
     ),
     Setting("config_file", "MONITORING_CONFIG_FILE", "TOML file with query templates, labels and thresholds"),
     Setting("backend_timeout_s", "MONITORING_BACKEND_TIMEOUT", "seconds before a backend request times out"),
@@ -345,6 +358,12 @@ def _loki(table: _Table) -> LokiSettings:
             "level_label",
             "level_fallback_label",
             "stream_buffer",
+            "stream_buffer_bytes",
+            "stream_max_lifetime_s",
+            "stream_stalled_after_s",
+            "stream_key_recheck_s",
+            "max_streams_per_key",
+            "max_streams",
             "tail_linger_s",
             "tail_late_window_s",
             "tail_delay_for",
@@ -366,6 +385,12 @@ def _loki(table: _Table) -> LokiSettings:
         tail=dataclasses.replace(
             tail,
             buffer=table.integer("stream_buffer", tail.buffer, lowest=2),
+            buffer_bytes=table.integer("stream_buffer_bytes", tail.buffer_bytes, lowest=1024),
+            max_lifetime_s=table.number("stream_max_lifetime_s", tail.max_lifetime_s, lowest=1.0),
+            stalled_after_s=table.number("stream_stalled_after_s", tail.stalled_after_s, lowest=1.0),
+            key_recheck_s=table.number("stream_key_recheck_s", tail.key_recheck_s, lowest=0.5),
+            max_streams_per_key=table.integer("max_streams_per_key", tail.max_streams_per_key, lowest=1),
+            max_streams=table.integer("max_streams", tail.max_streams, lowest=1),
             linger_s=table.number("tail_linger_s", tail.linger_s),
             late_window_s=table.number("tail_late_window_s", tail.late_window_s),
             delay_for=table.integer("tail_delay_for", tail.delay_for, lowest=0, highest=5, why="Loki's limit"),

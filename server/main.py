@@ -26,6 +26,7 @@ from server.alerts.engine import RulesEngine
 from server.api.auth import Authenticator
 from server.api.monitoring import Capabilities, MonitoringServicer
 from server.api.platform import PlatformServicer
+from server.api.serving import watch_store
 from server.cluster.leader import Leadership, new_replica_id
 from server.cluster.workers import Policy, Supervisor, worker_count
 from server.config import Config, ConfigError
@@ -166,6 +167,7 @@ async def serve(
         # SERVING only now: the store is open and migrated, the servicers are registered.
         for name in ("", *SERVICE_NAMES):
             await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        runtime.spawn("store-health", watch_store(store, health, ("", *SERVICE_NAMES)))
         log.info(
             "replica %s listening on %s (port %d), store %s",
             leadership.replica_id,

@@ -107,6 +107,15 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     "alert": frozenset({"all", "by", "instance"}),
     "cost": frozenset({"ws", "by", "range"}),
 }
+# Template family → the matcher placeholder it must use, and why: a template that does not select by it reads
+# the series of every tenant (or of no app), and its result would be shown to one tenant.
+REQUIRED_PLACEHOLDERS: Mapping[str, tuple[str, str]] = {
+    "range": ("app", "without it the query reads every tenant's series"),
+    "grouped": ("all", "without it the query reads series that belong to no app"),
+    "history": ("all", "without it the query reads series that belong to no app"),
+    "alert": ("all", "without it the query reads series that belong to no app"),
+    "cost": ("ws", "without it the query reads every workspace's series"),
+}
 
 
 def quote(value: str) -> str:
@@ -234,12 +243,17 @@ def _fill(template: str, **values: str) -> str:
 
 
 def check_placeholders(family: str, template: str) -> str | None:
-    """What is wrong with a template's placeholders for its family (see :data:`PLACEHOLDERS`), or None."""
+    """What is wrong with a template's placeholders for its family, or None: each one must be allowed there
+    (:data:`PLACEHOLDERS`), and the family's matcher must be among them (:data:`REQUIRED_PLACEHOLDERS`)."""
     allowed = PLACEHOLDERS[family]
+    parsed = string.Template(template)
     try:
-        string.Template(template).substitute(dict.fromkeys(allowed, "x"))
+        parsed.substitute(dict.fromkeys(allowed, "x"))
     except KeyError as error:
         return f"bad placeholder ${error.args[0]} (allowed here: {', '.join('$' + p for p in sorted(allowed))})"
     except ValueError as error:
         return f"bad placeholder: {error}"
+    required, why = REQUIRED_PLACEHOLDERS[family]
+    if required not in parsed.get_identifiers():  # `$$app` is a literal dollar sign, not the placeholder
+        return f"must select by ${required}: {why}"
     return None

@@ -153,6 +153,44 @@ def test_bad_tables_are_refused_naming_the_file_table_and_key(tables: dict[str, 
         config.from_tables(tables, source="config file /etc/m.toml")
 
 
+@pytest.mark.parametrize(
+    ("tables", "says"),
+    [
+        (
+            {"prometheus": {"range": {"cpu": "sum(rate(container_cpu_usage_seconds_total[5m]))"}}},
+            "[prometheus.range] cpu: must select by $app: without it the query reads every tenant's series",
+        ),
+        (  # allowed in a range template, but $all alone is every app's series
+            {"prometheus": {"range": {"instance_count": "sum(up{$all})"}}},
+            "[prometheus.range] instance_count: must select by $app:",
+        ),
+        (  # `$$app` is a literal dollar sign, not the placeholder
+            {"prometheus": {"range": {"memory": 'sum(x{app_id="$$app"})'}}},
+            "[prometheus.range] memory: must select by $app:",
+        ),
+        (
+            {"prometheus": {"grouped": {"latency": "avg by ($by) (latency_ms)"}}},
+            "[prometheus.grouped] latency: must select by $all:",
+        ),
+        (
+            {"prometheus": {"history": {"first_up": "min_over_time(timestamp(up)[$lookback:$resolution])"}}},
+            "[prometheus.history] first_up: must select by $all:",
+        ),
+        (
+            {"alerts": {"expressions": {"high_cpu": "max by ($by, $instance) (cpu_cores)"}}},
+            "[alerts.expressions] high_cpu: must select by $all:",
+        ),
+        (
+            {"cost": {"queries": {"up_now": "sum by ($by) (up)"}}},
+            "[cost.queries] up_now: must select by $ws: without it the query reads every workspace's series",
+        ),
+    ],
+)
+def test_an_override_without_its_familys_matcher_is_refused(tables: dict[str, Any], says: str) -> None:
+    with pytest.raises(ConfigError, match=r"^config file /etc/m\.toml: " + re.escape(says)):
+        config.from_tables(tables, source="config file /etc/m.toml")
+
+
 def test_whole_floats_count_as_integers_and_a_numeric_tenant_as_its_digits() -> None:
     settings = config.from_tables({"loki": {"stream_buffer": 100.0, "tenant": 42}, "alerts": {"resolution_s": 30.0}})
     assert (settings["loki"].tail.buffer, settings["loki"].tenant, settings["alerts"].resolution_s) == (100, "42", 30)
@@ -211,3 +249,43 @@ def test_the_ends_of_each_range_are_accepted() -> None:
     highest = ["--eval-interval", "3600", "--backend-timeout", "300", "--shutdown-grace", "600"]
     assert config.load(highest, {}).shutdown_grace_s == 600.0
     assert config.load([], {"MONITORING_ADMIN_TOKEN": ""}).admin_token == ""  # empty: PlatformService is off
+
+
+def test_secrets_and_the_store_url_can_come_from_files(tmp_path: Any) -> None:
+    files = {
+        "MONITORING_ADMIN_TOKEN_FILE": "admin-token-from-a-file\n",
+        "MONITORING_TOKEN_SECRET_FILE": "token-secret-from-a-file\n",
+        "MONITORING_DB_FILE": "postgresql://monitoring:pa55word@db.internal:5432/monitoring\n",
+    }
+    environ: dict[str, str] = {}
+    for variable, content in files.items():
+        (tmp_path / variable).write_text(content)
+        environ[variable] = str(tmp_path / variable)
+    loaded = config.load([], environ)
+    assert (loaded.admin_token, loaded.token_secret, loaded.db) == (
+        "admin-token-from-a-file",
+        "token-secret-from-a-file",
+        "postgresql://monitoring:pa55word@db.internal:5432/monitoring",
+    )
+    (tmp_path / "short").write_text("short\n")  # a value from a file is checked like one from the variable
+    with pytest.raises(ConfigError, match=r"^admin_token \(MONITORING_ADMIN_TOKEN or --admin-token\): must be at"):
+        config.load([], {"MONITORING_ADMIN_TOKEN_FILE": str(tmp_path / "short")})
+
+
+@pytest.mark.parametrize("variable", ["MONITORING_ADMIN_TOKEN", "MONITORING_TOKEN_SECRET", "MONITORING_DB"])
+def test_a_secret_file_is_refused_when_the_variable_is_set_too_or_it_cannot_be_read(
+    tmp_path: Any, variable: str
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("postgresql://u:pa55word-0123456789@h/d\n")
+    with pytest.raises(ConfigError, match=f"both {variable} and {variable}_FILE are set"):
+        config.load([], {variable: "postgresql://u:pa55word-0123456789@h/d", f"{variable}_FILE": str(secret)})
+    missing = tmp_path / "missing"
+    with pytest.raises(ConfigError, match=rf"\({variable}_FILE='{re.escape(str(missing))}'\): cannot read the file"):
+        config.load([], {f"{variable}_FILE": str(missing)})
+
+
+def test_help_names_the_file_variables() -> None:
+    shown = config.parser().format_help()
+    for variable in ("MONITORING_ADMIN_TOKEN_FILE", "MONITORING_TOKEN_SECRET_FILE", "MONITORING_DB_FILE"):
+        assert variable in shown
