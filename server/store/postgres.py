@@ -65,6 +65,132 @@ _MIGRATION_LOCK = 0x646F6F6F72_01  # "dooor", 1
 _NOW_NS = "(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint"
 _OPERATION_TABLES = {OperationKind.DEPLOY: "deploys", OperationKind.BUILD: "builds"}
 
+# Every statement a request runs (the servicers in server/api/, the capabilities they call, auth), by name, as in
+# sqlite.py. The methods below run these very strings, and tests/store/test_query_plans.py asks PostgreSQL's
+# planner for each: none may scan a table that grows. Not here: the evaluator's statements (every app at once,
+# once per tick: snapshots, the rules engine, leases), and server_secret (read once per process, then cached).
+REQUEST_QUERIES: dict[str, str] = {}
+
+
+def _request_query(name: str, sql: str) -> str:
+    REQUEST_QUERIES[name] = sql
+    return sql
+
+
+_CREATE_WORKSPACE = _request_query(
+    "create_workspace",
+    "INSERT INTO workspaces (id, name, created_ns) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+)
+_GET_WORKSPACE = _request_query("get_workspace", "SELECT * FROM workspaces WHERE id = $1")
+_UPSERT_APP = _request_query(
+    "upsert_app",
+    "INSERT INTO apps (id, workspace_id, name, service_name, memory_limit_mib, cpu_limit_cores,"
+    " created_ns) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+    " service_name = excluded.service_name, memory_limit_mib = excluded.memory_limit_mib,"
+    " cpu_limit_cores = excluded.cpu_limit_cores WHERE apps.workspace_id = excluded.workspace_id",
+)
+_GET_APP = _request_query("get_app", "SELECT * FROM apps WHERE id = $1 AND workspace_id = $2")
+_LIST_APPS = _request_query("list_apps", "SELECT * FROM apps WHERE workspace_id = $1 ORDER BY id")
+_DELETE_APP = _request_query("delete_app", "DELETE FROM apps WHERE id = $1 AND workspace_id = $2")
+_RECORD_OPERATION = {
+    kind: _request_query(
+        f"record_operation({table})",
+        f"INSERT INTO {table} (app_id, id, workspace_id, status, started_ns, finished_ns)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, id) DO UPDATE SET status = excluded.status,"
+        " started_ns = excluded.started_ns, finished_ns = excluded.finished_ns",
+    )
+    for kind, table in _OPERATION_TABLES.items()
+}
+_LAST_DEPLOY_STARTED = _request_query(
+    "last_deploy_started_ns", "SELECT max(started_ns) AS t FROM deploys WHERE app_id = $1 AND status = $2"
+)
+_COUNT_OPERATIONS = {
+    (kind, with_status): _request_query(
+        f"count_operations({table}{', status' if with_status else ''})",
+        f"SELECT count(*) FROM {table} WHERE workspace_id = $1 AND started_ns >= $2"
+        + (" AND status = $3" if with_status else ""),
+    )
+    for kind, table in _OPERATION_TABLES.items()
+    for with_status in (False, True)
+}
+_RECENT_OPERATIONS = {
+    kind: _request_query(
+        f"recent_operations({table})",
+        f"SELECT * FROM {table} WHERE workspace_id = $1 ORDER BY started_ns DESC LIMIT $2",
+    )
+    for kind, table in _OPERATION_TABLES.items()
+}
+_API_KEY_COLUMNS = "id, workspace_id, name, prefix, created_ns, revoked_ns"
+_CREATE_API_KEY = _request_query(
+    "create_api_key",
+    "INSERT INTO api_keys (id, workspace_id, name, prefix, secret_hash, created_ns, revoked_ns)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+)
+_FIND_API_KEY = _request_query("find_api_key", f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE secret_hash = $1")
+_LIST_API_KEYS = _request_query(
+    "list_api_keys", f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE workspace_id = $1 ORDER BY created_ns, id"
+)
+_REVOKE_API_KEY = _request_query(
+    "revoke_api_key",
+    "UPDATE api_keys SET revoked_ns = $1 WHERE id = $2 AND workspace_id = $3 AND revoked_ns IS NULL",
+)
+_GET_API_KEY = _request_query(
+    "revoke_api_key(read)", f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE id = $1 AND workspace_id = $2"
+)
+_LATEST_SNAPSHOT = _request_query(
+    "latest_snapshot", "SELECT * FROM health_snapshots WHERE app_id = $1 ORDER BY checked_ns DESC LIMIT 1"
+)
+# Each app's newest row, in app order (as sqlite.py returns them): one backward seek per app on the primary key
+# (app_id, checked_ns), from the apps table, rather than DISTINCT ON over every row of the workspace's history.
+# The same rows: every snapshot lies in its app's workspace (save_snapshots skips any other) and goes when its
+# app does (ON DELETE CASCADE).
+_LATEST_SNAPSHOTS = (
+    "SELECT newest.* FROM apps CROSS JOIN LATERAL (SELECT * FROM health_snapshots WHERE app_id = apps.id"
+    " ORDER BY checked_ns DESC LIMIT 1) AS newest"
+)
+_LATEST_SNAPSHOTS_OF_WORKSPACE = _request_query(
+    "latest_snapshots(workspace)",
+    _LATEST_SNAPSHOTS + " WHERE apps.workspace_id = $1 AND newest.workspace_id = apps.workspace_id ORDER BY apps.id",
+)
+_LATEST_SNAPSHOTS += " ORDER BY apps.id"  # every app's: the evaluator's, when it starts
+_GET_ALERT = _request_query("get_alert", "SELECT * FROM alerts WHERE id = $1 AND workspace_id = $2")
+_LIST_ALERTS = {
+    (by_app, resolved): _request_query(
+        f"list_alerts({'app' if by_app else 'workspace'}"
+        f"{'' if resolved is None else ', resolved' if resolved else ', open'})",
+        "SELECT * FROM alerts WHERE workspace_id = $1"
+        + (" AND app_id = $2" if by_app else "")
+        + ("" if resolved is None else " AND resolved_ns IS NOT NULL" if resolved else " AND resolved_ns IS NULL")
+        + f" ORDER BY triggered_ns DESC, id DESC LIMIT ${3 if by_app else 2}",
+    )
+    for by_app in (False, True)
+    for resolved in (None, True, False)
+}
+_RESOLVE_ALERT = _request_query(
+    "resolve_alert",
+    "UPDATE alerts SET resolved_ns = $1, resolved_by = $2 WHERE id = $3 AND workspace_id = $4 AND resolved_ns IS NULL",
+)
+_CREATE_ALERT_RULE = _request_query(
+    "create_alert_rule",
+    "INSERT INTO alert_rules (id, workspace_id, app_id, type, warning_threshold, critical_threshold,"
+    " recovery_threshold, hold_seconds, created_ns, updated_ns)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+)
+_GET_ALERT_RULE = _request_query("get_alert_rule", "SELECT * FROM alert_rules WHERE id = $1 AND workspace_id = $2")
+# Workspace-wide rules before app rules, then by app and type: the order ListAlertRules documents.
+_ALERT_RULES_ORDER = " ORDER BY workspace_id, app_id IS NOT NULL, app_id, type"
+_LIST_ALERT_RULES_OF_WORKSPACE = _request_query(
+    "list_alert_rules(workspace)", "SELECT * FROM alert_rules WHERE workspace_id = $1" + _ALERT_RULES_ORDER
+)
+_LIST_ALERT_RULES = "SELECT * FROM alert_rules" + _ALERT_RULES_ORDER  # the rules engine's, every tick
+_UPDATE_ALERT_RULE = _request_query(
+    "update_alert_rule",
+    "UPDATE alert_rules SET warning_threshold = $1, critical_threshold = $2, recovery_threshold = $3,"
+    " hold_seconds = $4, updated_ns = $5 WHERE id = $6 AND workspace_id = $7",
+)
+_DELETE_ALERT_RULE = _request_query("delete_alert_rule", "DELETE FROM alert_rules WHERE id = $1 AND workspace_id = $2")
+_CURRENT_LEASE = _request_query("current_lease", "SELECT name, holder, epoch, expires_ns FROM leases WHERE name = $1")
+
 # A refused or lost connection, or a server that cannot take one now: the database is unavailable, which is
 # not the query's fault. (TimeoutError, ConnectionRefusedError and ConnectionResetError are OSErrors.)
 _CONNECTION_ERRORS = (
@@ -219,28 +345,20 @@ class PostgresStore:
     # Workspaces
 
     async def create_workspace(self, workspace_id: str, name: str, now_ns: int) -> Workspace:
-        await self._execute(
-            "INSERT INTO workspaces (id, name, created_ns) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-            workspace_id,
-            name,
-            now_ns,
-        )
+        await self._execute(_CREATE_WORKSPACE, workspace_id, name, now_ns)
         workspace = await self.get_workspace(workspace_id)
         assert workspace is not None
         return workspace
 
     async def get_workspace(self, workspace_id: str) -> Workspace | None:
-        row = await self._one("SELECT * FROM workspaces WHERE id = $1", workspace_id)
+        row = await self._one(_GET_WORKSPACE, workspace_id)
         return Workspace(**row) if row else None
 
     # Apps
 
     async def upsert_app(self, app: App) -> App | None:
         await self._execute(
-            "INSERT INTO apps (id, workspace_id, name, service_name, memory_limit_mib, cpu_limit_cores,"
-            " created_ns) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-            " service_name = excluded.service_name, memory_limit_mib = excluded.memory_limit_mib,"
-            " cpu_limit_cores = excluded.cpu_limit_cores WHERE apps.workspace_id = excluded.workspace_id",
+            _UPSERT_APP,
             app.id,
             app.workspace_id,
             app.name,
@@ -252,27 +370,24 @@ class PostgresStore:
         return await self.get_app(app.workspace_id, app.id)  # None: the id belongs to another workspace
 
     async def get_app(self, workspace_id: str, app_id: str) -> App | None:
-        row = await self._one("SELECT * FROM apps WHERE id = $1 AND workspace_id = $2", app_id, workspace_id)
+        row = await self._one(_GET_APP, app_id, workspace_id)
         return App(**row) if row else None
 
     async def list_apps(self, workspace_id: str) -> list[App]:
-        rows = await self._all("SELECT * FROM apps WHERE workspace_id = $1 ORDER BY id", workspace_id)
+        rows = await self._all(_LIST_APPS, workspace_id)
         return [App(**row) for row in rows]
 
     async def list_all_apps(self) -> list[App]:
         return [App(**row) for row in await self._all("SELECT * FROM apps ORDER BY workspace_id, id")]
 
     async def delete_app(self, workspace_id: str, app_id: str) -> bool:
-        return await self._execute("DELETE FROM apps WHERE id = $1 AND workspace_id = $2", app_id, workspace_id) > 0
+        return await self._execute(_DELETE_APP, app_id, workspace_id) > 0
 
     # Deploys and builds
 
     async def record_operation(self, kind: OperationKind, op: Operation) -> Operation:
-        table = _OPERATION_TABLES[kind]
         await self._execute(
-            f"INSERT INTO {table} (app_id, id, workspace_id, status, started_ns, finished_ns)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, id) DO UPDATE SET status = excluded.status,"
-            " started_ns = excluded.started_ns, finished_ns = excluded.finished_ns",
+            _RECORD_OPERATION[kind],
             op.app_id,
             op.id,
             op.workspace_id,
@@ -283,36 +398,27 @@ class PostgresStore:
         return op
 
     async def last_deploy_started_ns(self, app_id: str, status: OperationStatus) -> int | None:
-        row = await self._one(
-            "SELECT max(started_ns) AS t FROM deploys WHERE app_id = $1 AND status = $2", app_id, status
-        )
+        row = await self._one(_LAST_DEPLOY_STARTED, app_id, status)
         return row["t"] if row else None
 
     async def count_operations(
         self, kind: OperationKind, workspace_id: str, *, since_ns: int = 0, status: OperationStatus | None = None
     ) -> int:
-        sql = f"SELECT count(*) FROM {_OPERATION_TABLES[kind]} WHERE workspace_id = $1 AND started_ns >= $2"
         args: list[Any] = [workspace_id, since_ns]
         if status is not None:
-            sql += " AND status = $3"
             args.append(status)
-        row = await self._one(sql, *args)
+        row = await self._one(_COUNT_OPERATIONS[kind, status is not None], *args)
         return int(row[0]) if row else 0
 
     async def recent_operations(self, kind: OperationKind, workspace_id: str, limit: int) -> list[Operation]:
-        rows = await self._all(
-            f"SELECT * FROM {_OPERATION_TABLES[kind]} WHERE workspace_id = $1 ORDER BY started_ns DESC LIMIT $2",
-            workspace_id,
-            limit,
-        )
+        rows = await self._all(_RECENT_OPERATIONS[kind], workspace_id, limit)
         return [Operation(**row) for row in rows]
 
     # API keys
 
     async def create_api_key(self, key: ApiKey, secret_hash: bytes) -> ApiKey:
         await self._execute(
-            "INSERT INTO api_keys (id, workspace_id, name, prefix, secret_hash, created_ns, revoked_ns)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            _CREATE_API_KEY,
             key.id,
             key.workspace_id,
             key.name,
@@ -324,49 +430,33 @@ class PostgresStore:
         return key
 
     async def find_api_key(self, secret_hash: bytes) -> ApiKey | None:
-        row = await self._one(
-            "SELECT id, workspace_id, name, prefix, created_ns, revoked_ns FROM api_keys WHERE secret_hash = $1",
-            secret_hash,
-        )
+        row = await self._one(_FIND_API_KEY, secret_hash)
         return ApiKey(**row) if row else None
 
     async def list_api_keys(self, workspace_id: str) -> list[ApiKey]:
-        rows = await self._all(
-            "SELECT id, workspace_id, name, prefix, created_ns, revoked_ns FROM api_keys"
-            " WHERE workspace_id = $1 ORDER BY created_ns, id",
-            workspace_id,
-        )
+        rows = await self._all(_LIST_API_KEYS, workspace_id)
         return [ApiKey(**row) for row in rows]
 
     async def revoke_api_key(self, workspace_id: str, key_id: str, now_ns: int) -> ApiKey | None:
-        await self._execute(
-            "UPDATE api_keys SET revoked_ns = $1 WHERE id = $2 AND workspace_id = $3 AND revoked_ns IS NULL",
-            now_ns,
-            key_id,
-            workspace_id,
-        )
-        row = await self._one(
-            "SELECT id, workspace_id, name, prefix, created_ns, revoked_ns FROM api_keys"
-            " WHERE id = $1 AND workspace_id = $2",
-            key_id,
-            workspace_id,
-        )
+        await self._execute(_REVOKE_API_KEY, now_ns, key_id, workspace_id)
+        row = await self._one(_GET_API_KEY, key_id, workspace_id)
         return ApiKey(**row) if row else None
 
     # Health snapshots
 
     async def save_snapshots(self, snapshots: Sequence[HealthSnapshot], *, fence: Fence | None = None) -> None:
         async with self._transaction(fence) as connection:
-            # An app deleted since the tick listed it is skipped, rather than failing every app's snapshot.
+            # An app deleted since the tick listed it (or deleted and registered in another workspace) is skipped,
+            # rather than failing every app's snapshot.
             # FOR KEY SHARE: a delete of the app waits for this commit, or went first and the row is skipped.
             await connection.executemany(
                 "INSERT INTO health_snapshots (app_id, workspace_id, checked_ns, status, up_since_ns,"
                 " instance_count, error_rate, avg_latency_ms, reasons) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9"
-                " FROM apps WHERE apps.id = $1 FOR KEY SHARE ON CONFLICT (app_id, checked_ns) DO UPDATE SET"
-                " workspace_id = excluded.workspace_id, status = excluded.status,"
-                " up_since_ns = excluded.up_since_ns, instance_count = excluded.instance_count,"
-                " error_rate = excluded.error_rate, avg_latency_ms = excluded.avg_latency_ms,"
-                " reasons = excluded.reasons",
+                " FROM apps WHERE apps.id = $1 AND apps.workspace_id = $2 FOR KEY SHARE"
+                " ON CONFLICT (app_id, checked_ns) DO UPDATE SET workspace_id = excluded.workspace_id,"
+                " status = excluded.status, up_since_ns = excluded.up_since_ns,"
+                " instance_count = excluded.instance_count, error_rate = excluded.error_rate,"
+                " avg_latency_ms = excluded.avg_latency_ms, reasons = excluded.reasons",
                 [
                     (
                         s.app_id,
@@ -384,23 +474,14 @@ class PostgresStore:
             )
 
     async def latest_snapshot(self, app_id: str) -> HealthSnapshot | None:
-        row = await self._one(
-            "SELECT * FROM health_snapshots WHERE app_id = $1 ORDER BY checked_ns DESC LIMIT 1", app_id
-        )
+        row = await self._one(_LATEST_SNAPSHOT, app_id)
         return _snapshot(row) if row else None
 
     async def latest_snapshots(self, workspace_id: str | None = None) -> list[HealthSnapshot]:
-        # Each app's newest row, in app order (as SQLite's GROUP BY returns them).
         if workspace_id is None:
-            rows = await self._all(
-                "SELECT DISTINCT ON (app_id) * FROM health_snapshots ORDER BY app_id, checked_ns DESC"
-            )
+            rows = await self._all(_LATEST_SNAPSHOTS)
         else:
-            rows = await self._all(
-                "SELECT DISTINCT ON (app_id) * FROM health_snapshots WHERE workspace_id = $1"
-                " ORDER BY app_id, checked_ns DESC",
-                workspace_id,
-            )
+            rows = await self._all(_LATEST_SNAPSHOTS_OF_WORKSPACE, workspace_id)
         return [_snapshot(row) for row in rows]
 
     async def delete_snapshots_before(self, before_ns: int, *, fence: Fence | None = None) -> int:
@@ -414,32 +495,17 @@ class PostgresStore:
     # Alerts
 
     async def get_alert(self, workspace_id: str, alert_id: str) -> Alert | None:
-        row = await self._one("SELECT * FROM alerts WHERE id = $1 AND workspace_id = $2", alert_id, workspace_id)
+        row = await self._one(_GET_ALERT, alert_id, workspace_id)
         return Alert(**row) if row else None
 
     async def list_alerts(
         self, workspace_id: str, *, app_id: str = "", resolved: bool | None = None, limit: int
     ) -> list[Alert]:
-        sql = "SELECT * FROM alerts WHERE workspace_id = $1"
-        args: list[Any] = [workspace_id]
-        if app_id:
-            args.append(app_id)
-            sql += f" AND app_id = ${len(args)}"
-        if resolved is not None:
-            sql += " AND resolved_ns IS NOT NULL" if resolved else " AND resolved_ns IS NULL"
-        args.append(limit)
-        sql += f" ORDER BY triggered_ns DESC, id DESC LIMIT ${len(args)}"
-        return [Alert(**row) for row in await self._all(sql, *args)]
+        args = [workspace_id, app_id, limit] if app_id else [workspace_id, limit]
+        return [Alert(**row) for row in await self._all(_LIST_ALERTS[bool(app_id), resolved], *args)]
 
     async def resolve_alert(self, workspace_id: str, alert_id: str, now_ns: int, by: ResolvedBy) -> Alert | None:
-        await self._execute(
-            "UPDATE alerts SET resolved_ns = $1, resolved_by = $2 WHERE id = $3 AND workspace_id = $4"
-            " AND resolved_ns IS NULL",
-            now_ns,
-            by,
-            alert_id,
-            workspace_id,
-        )
+        await self._execute(_RESOLVE_ALERT, now_ns, by, alert_id, workspace_id)
         return await self.get_alert(workspace_id, alert_id)
 
     async def open_alerts(self) -> list[Alert]:
@@ -496,9 +562,7 @@ class PostgresStore:
 
     async def create_alert_rule(self, rule: AlertRule) -> AlertRule | None:
         created = await self._execute(
-            "INSERT INTO alert_rules (id, workspace_id, app_id, type, warning_threshold, critical_threshold,"
-            " recovery_threshold, hold_seconds, created_ns, updated_ns)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+            _CREATE_ALERT_RULE,
             rule.id,
             rule.workspace_id,
             rule.app_id,
@@ -513,22 +577,19 @@ class PostgresStore:
         return rule if created > 0 else None
 
     async def get_alert_rule(self, workspace_id: str, rule_id: str) -> AlertRule | None:
-        row = await self._one("SELECT * FROM alert_rules WHERE id = $1 AND workspace_id = $2", rule_id, workspace_id)
+        row = await self._one(_GET_ALERT_RULE, rule_id, workspace_id)
         return AlertRule(**row) if row else None
 
     async def list_alert_rules(self, workspace_id: str | None = None) -> list[AlertRule]:
-        # Workspace-wide rules before app rules, then by app and type: the order ListAlertRules documents.
-        order = " ORDER BY workspace_id, app_id IS NOT NULL, app_id, type"
         if workspace_id is None:
-            rows = await self._all("SELECT * FROM alert_rules" + order)
+            rows = await self._all(_LIST_ALERT_RULES)
         else:
-            rows = await self._all("SELECT * FROM alert_rules WHERE workspace_id = $1" + order, workspace_id)
+            rows = await self._all(_LIST_ALERT_RULES_OF_WORKSPACE, workspace_id)
         return [AlertRule(**row) for row in rows]
 
     async def update_alert_rule(self, rule: AlertRule) -> AlertRule | None:
         await self._execute(
-            "UPDATE alert_rules SET warning_threshold = $1, critical_threshold = $2, recovery_threshold = $3,"
-            " hold_seconds = $4, updated_ns = $5 WHERE id = $6 AND workspace_id = $7",
+            _UPDATE_ALERT_RULE,
             rule.warning_threshold,
             rule.critical_threshold,
             rule.recovery_threshold,
@@ -540,9 +601,7 @@ class PostgresStore:
         return await self.get_alert_rule(rule.workspace_id, rule.id)
 
     async def delete_alert_rule(self, workspace_id: str, rule_id: str) -> bool:
-        deleted = await self._execute(
-            "DELETE FROM alert_rules WHERE id = $1 AND workspace_id = $2", rule_id, workspace_id
-        )
+        deleted = await self._execute(_DELETE_ALERT_RULE, rule_id, workspace_id)
         return deleted > 0
 
     # Server secrets
@@ -595,5 +654,5 @@ class PostgresStore:
         )
 
     async def current_lease(self, name: str) -> Lease | None:
-        row = await self._one("SELECT name, holder, epoch, expires_ns FROM leases WHERE name = $1", name)
+        row = await self._one(_CURRENT_LEASE, name)
         return Lease(**row) if row else None
