@@ -67,6 +67,9 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
         if code == grpc.StatusCode.UNAUTHENTICATED:
             self.headers.setdefault("www-authenticate", 'Bearer realm="monitoring"')
+        retry_after = _retry_after(self.details)
+        if retry_after is not None:
+            self.headers.setdefault("retry-after", retry_after)
 
     @property
     def http_status(self) -> int:
@@ -98,6 +101,16 @@ def _detail_json(detail: any_pb2.Any) -> JSONValue:
     except (json_format.Error, TypeError):
         # A detail type this process does not know: still say what it was.
         return {"@type": detail.type_url}
+
+
+def _retry_after(details: Sequence[any_pb2.Any]) -> str | None:
+    """``Retry-After`` (whole seconds, rounded up) from a google.rpc.RetryInfo detail, as AIP-193 maps it."""
+    for detail in details:
+        retry = error_details_pb2.RetryInfo()
+        if detail.Unpack(retry) and retry.HasField("retry_delay"):
+            delay = retry.retry_delay
+            return str(max(1, delay.seconds + (1 if delay.nanos > 0 else 0)))
+    return None
 
 
 def error_info(reason: str, **metadata: str) -> any_pb2.Any:

@@ -133,6 +133,25 @@ class FailedPrecondition(ServiceError):
     reason = "FAILED_PRECONDITION"
 
 
+class ResourceExhausted(ServiceError):
+    """A limit is reached (streams per key, say). ``retry_after_s`` goes out as google.rpc.RetryInfo, which
+    the edge turns into ``Retry-After``."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, reason: str, retry_after_s: int, metadata: Mapping[str, str]):
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after_s = retry_after_s
+
+    def details(self, request_id: str | None = None) -> list[any_pb2.Any]:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromSeconds(self.retry_after_s)
+        packed = any_pb2.Any()
+        packed.Pack(retry)
+        return [*super().details(request_id), packed]
+
+
 class Unimplemented(ServiceError):
     """The RPC exists in the contract but is not wired to its data source yet."""
 

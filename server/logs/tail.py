@@ -15,7 +15,7 @@
 - Streams end: at their maximum lifetime, when their API key is revoked (re-checked periodically through the
   :class:`Caller`), when their client took nothing from a full buffer for ``stalled_after_s``, and at
   shutdown. The hub tells the caller why and where to resume (:meth:`Caller.end`), then the stream's iterator
-  stops. Streams are capped per API key and per process (:class:`TooManyStreams`).
+  stops. Streams are capped per API key and per process (RESOURCE_EXHAUSTED with a retry delay).
 """
 
 from __future__ import annotations
@@ -32,11 +32,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
-import grpc
-
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.config import TailSettings
-from server.errors import DeadlineExceeded, InvalidArgument, ServiceError, Unavailable
+from server.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, ServiceError, Unavailable
 from server.logs.entries import NS, SignerSource, canonical, to_proto
 from server.logs.logql import LabelScheme
 from server.logs.loki import BACKEND, MAX_ENTRIES, MAX_FUTURE_NS, MAX_QUERY_LENGTH_NS, Entry, LokiClient, TailClosed
@@ -60,14 +58,13 @@ LIFETIME_SPREAD = 0.1  # a stream lives between 90 and 100 % of max_lifetime_s
 RECHECK_WARN_EVERY_S = 60.0  # a store that cannot answer key re-checks is logged at most this often
 
 
-class TooManyStreams(ServiceError):
-    """A stream beyond a cap: its API key, or this server process, already holds as many as allowed."""
+# A refused stream is told to try again after this long: streams end (lifetime, clients leaving) all the time.
+STREAM_RETRY_AFTER_S = 5
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    reason = "TOO_MANY_STREAMS"
 
-    def __init__(self, message: str, *, limit: str, maximum: int):
-        super().__init__(message, metadata={"limit": limit, "max": str(maximum)})
+def _too_many_streams(message: str, *, limit: str, maximum: int) -> ResourceExhausted:
+    metadata = {"limit": limit, "max": str(maximum)}
+    return ResourceExhausted(message, reason="TOO_MANY_STREAMS", retry_after_s=STREAM_RETRY_AFTER_S, metadata=metadata)
 
 
 class Caller(Protocol):
@@ -580,14 +577,14 @@ class TailHub:
         key = self._keys.get(caller.key_id) if caller is not None else None
         if key is not None and len(key.viewers) >= settings.max_streams_per_key:
             n = settings.max_streams_per_key
-            raise TooManyStreams(
+            raise _too_many_streams(
                 f"too many log streams: the limit of {n} open log streams per API key is reached; close one first",
                 limit="max_streams_per_key",
                 maximum=n,
             )
         if len(self._viewers) >= settings.max_streams:
             n = settings.max_streams
-            raise TooManyStreams(
+            raise _too_many_streams(
                 f"too many log streams: the limit of {n} open log streams on this server is reached; retry later",
                 limit="max_streams",
                 maximum=n,

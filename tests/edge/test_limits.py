@@ -138,3 +138,14 @@ async def test_a_newline_in_the_path_is_escaped_in_one_access_log_line(open_edge
 def test_escape_log_leaves_printable_text_and_escapes_what_could_forge_a_line() -> None:
     assert escape_log("/api/v1/café?limit=5") == "/api/v1/café?limit=5"
     assert escape_log('a\r\nb"c\\d\x7f\u2028') == "a\\x0d\\x0ab\\x22c\\x5cd\\x7f\\u2028"
+
+
+def test_a_retry_delay_from_the_server_becomes_retry_after() -> None:
+    """RESOURCE_EXHAUSTED with google.rpc.RetryInfo (a stream cap, say) → 429 with Retry-After, as AIP-193 maps it."""
+    from edge.errors import ApiError
+    from server.errors import ResourceExhausted
+
+    refused = ResourceExhausted("too many log streams", reason="TOO_MANY_STREAMS", retry_after_s=5, metadata={})
+    error = ApiError(refused.code, refused.message, refused.details())
+    assert (error.http_status, error.headers["retry-after"]) == (429, "5")
+    assert "retry-after" not in ApiError(refused.code, "no delay given", []).headers
