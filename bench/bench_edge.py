@@ -34,7 +34,7 @@ from dooor.monitoring.v1 import monitoring_pb2_grpc as pb_grpc
 from testing import alert_rows
 from testing.edge import running_edge
 from testing.platform import Tenant, new_tenant
-from testing.procs import running_server
+from testing.procs import running_server, unmetered
 
 _WRK_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _WRK_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
@@ -134,7 +134,7 @@ async def main(seconds: float, concurrency: int, alerts: int, access_log: bool) 
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp:
         work = pathlib.Path(tmp)
         db = work / "monitoring.db"
-        env = {"MONITORING_LOG_LEVEL": "WARNING"}
+        env = {"MONITORING_LOG_LEVEL": "WARNING", **unmetered(work)}
         with running_server(work, db, env) as server:
             async with grpc.aio.insecure_channel(server.addr) as channel:
                 tenant = await _seed(channel, db, alerts)

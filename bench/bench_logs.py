@@ -31,7 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from testing.loki import LokiDouble, running_loki
 from testing.platform import Tenant, new_tenant, ts
-from testing.procs import running_server
+from testing.procs import running_server, unmetered
 
 NS = 1_000_000_000
 
@@ -86,7 +86,11 @@ async def page_query_range(
 
 async def run(args: argparse.Namespace) -> None:
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-logs-"))
-    env_secret = {"MONITORING_TOKEN_SECRET": "bench-secret-0123456789abcdef", "MONITORING_LOG_LEVEL": "WARNING"}
+    env_secret = {
+        "MONITORING_TOKEN_SECRET": "bench-secret-0123456789abcdef",
+        "MONITORING_LOG_LEVEL": "WARNING",
+        **unmetered(work),
+    }
     with (
         running_loki(work) as loki,
         running_server(work, work / "monitoring.db", {"MONITORING_LOKI_URL": loki.url, **env_secret}) as server,

@@ -36,7 +36,7 @@ from server.store.records import App
 from testing import metrics_data as data
 from testing.metrics_data import seed_apps
 from testing.platform import Tenant, new_tenant
-from testing.procs import running_server
+from testing.procs import running_server, unmetered
 from testing.prometheus import running_prometheus
 
 LOG_LEVEL = "INFO"
@@ -209,6 +209,7 @@ async def main(rounds: int, periods: list[str]) -> None:
                 "MONITORING_PROMETHEUS_URL": prometheus.url,
                 "MONITORING_EVAL_INTERVAL": "30",
                 "MONITORING_LOG_LEVEL": LOG_LEVEL,
+                **unmetered(work),
             }
             with running_server(work, work / "monitoring.db", env) as server:
                 async with grpc.aio.insecure_channel(server.addr) as channel:

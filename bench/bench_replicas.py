@@ -50,7 +50,7 @@ from testing import alert_rows
 from testing.edge import EdgeProcess
 from testing.platform import ADMIN, Tenant, new_tenant
 from testing.postgres import running_postgres
-from testing.procs import ServerProcess
+from testing.procs import ServerProcess, unmetered
 
 _SERVICE = "dooor.monitoring.v1.MonitoringService"
 _TYPES = ("high_cpu", "high_memory", "high_error_rate", "high_latency")
@@ -127,7 +127,7 @@ class Server:
 
     def __init__(self, work: pathlib.Path, db: pathlib.Path, workers: int):
         self.workers = workers
-        self.process = ServerProcess(work, db, {**_QUIET, "MONITORING_WORKERS": str(workers)})
+        self.process = ServerProcess(work, db, {**_QUIET, **unmetered(work), "MONITORING_WORKERS": str(workers)})
         self.addr = self.process.addr
         self.port = int(self.addr.rsplit(":", 1)[1])
         if workers == 1:
@@ -381,7 +381,7 @@ async def latency_part(work: pathlib.Path, postgres_url: str, args: argparse.Nam
     with contextlib.ExitStack() as stack:
         calls = {}
         for name, url in backends.items():
-            server = ServerProcess(work, url, _QUIET)
+            server = ServerProcess(work, url, {**_QUIET, **unmetered(work)})
             stack.callback(server.stop)
             async with grpc.aio.insecure_channel(server.addr) as channel:
                 tenant = await new_tenant(channel, "ws_bench")

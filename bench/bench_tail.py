@@ -38,7 +38,7 @@ from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import monitoring_pb2_grpc
 from testing.loki import running_loki
 from testing.platform import bearer, new_tenant
-from testing.procs import running_server
+from testing.procs import running_server, unmetered
 
 CHANNELS_PER_WORKER = 10
 
@@ -114,6 +114,7 @@ async def direct_tail(url: str, query: str, seen: dict[int, int], stop: asyncio.
 async def run(args: argparse.Namespace) -> None:
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-tail-"))
     env = {"MONITORING_TOKEN_SECRET": "bench-secret-0123456789abcdef", "MONITORING_LOG_LEVEL": "WARNING"}
+    env.update(unmetered(work))
     with (
         running_loki(work) as loki,
         running_server(work, work / "monitoring.db", {"MONITORING_LOKI_URL": loki.url, **env}) as server,

@@ -33,6 +33,7 @@ from server.states import AlertType
 
 __all__ = [
     "AlertSettings",
+    "ApiSettings",
     "Config",
     "ConfigError",
     "CostSettings",
@@ -92,7 +93,7 @@ class CostSettings:
 
 @dataclasses.dataclass(frozen=True)
 class TailSettings:
-    """The live stream's hub (``stream_*``, ``max_streams*`` and ``tail_*`` in ``[loki]``; the rest are fixed here)."""
+    """The live stream's hub (``stream_*``, ``max_*`` and ``tail_*`` in ``[loki]``; the rest are fixed here)."""
 
     buffer: int = 1000  # messages buffered per subscriber before it gets a slow_consumer gap
     buffer_bytes: int = 1024 * 1024  # ... and bytes (one message always fits: Loki's lines reach 256 KB)
@@ -101,6 +102,9 @@ class TailSettings:
     key_recheck_s: float = 5.0  # how often a stream's API key is checked again (revoked: the stream ends)
     max_streams_per_key: int = 20  # open streams of one API key in one server process
     max_streams: int = 1000  # open streams in one server process
+    # Loki allows 10 tails per tenant (max_concurrent_tail_requests) and every workspace shares the tenant:
+    max_upstream_tails: int = 8  # upstream Loki tails of one server process (one per tailed app)
+    max_tailed_apps_per_workspace: int = 3  # distinct apps one workspace tails at once in one server process
     linger_s: float = 5.0  # an upstream tail stays open this long after its last subscriber leaves
     late_window_s: float = 5.0  # how far behind the newest entry a late or refilled entry is still accepted
     delay_for: int = 0  # Loki's delay_for (0..5 s)
@@ -120,6 +124,16 @@ class LokiSettings:
     tenant: str = ""  # sent as X-Scope-OrgID when set (a multi-tenant Loki)
     labels: LabelScheme = dataclasses.field(default_factory=LabelScheme)
     tail: TailSettings = dataclasses.field(default_factory=TailSettings)
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiSettings:
+    """``[api]``: the per-API-key token bucket on MonitoringService calls (per server process; 0 turns it off),
+    and the API's cache of Prometheus range results (kept until the next step boundary; 0 turns it off)."""
+
+    rate_per_key: float = 50.0  # calls per second, refilled continuously
+    burst_per_key: int = 100  # calls a key may make at once after being idle
+    range_cache_entries: int = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +164,7 @@ class Config:
     alerts: AlertSettings = dataclasses.field(default_factory=AlertSettings)
     cost: CostSettings = dataclasses.field(default_factory=CostSettings)
     loki: LokiSettings = dataclasses.field(default_factory=LokiSettings)
+    api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
 
     @property
     def stale_after_s(self) -> float:
@@ -267,7 +282,7 @@ def read_file(path: str) -> dict[str, Any]:
 def from_tables(tables: Mapping[str, Any], *, source: str = "config") -> dict[str, Any]:
     """The settings of already parsed TOML tables; ``source`` names where they came from in errors."""
     root = _Table(source, "", tables)
-    root.only(("prometheus", "health", "alerts", "cost", "loki"))
+    root.only(("prometheus", "health", "alerts", "cost", "loki", "api"))
     prometheus, alerts, cost = root.table("prometheus"), root.table("alerts"), root.table("cost")
     return {
         "queries": _queries(prometheus, alerts, cost),
@@ -275,6 +290,7 @@ def from_tables(tables: Mapping[str, Any], *, source: str = "config") -> dict[st
         "alerts": _alerts(alerts),
         "cost": _cost(cost),
         "loki": _loki(root.table("loki")),
+        "api": _api(root.table("api")),
     }
 
 
@@ -364,6 +380,8 @@ def _loki(table: _Table) -> LokiSettings:
             "stream_key_recheck_s",
             "max_streams_per_key",
             "max_streams",
+            "max_upstream_tails",
+            "max_tailed_apps_per_workspace",
             "tail_linger_s",
             "tail_late_window_s",
             "tail_delay_for",
@@ -391,11 +409,25 @@ def _loki(table: _Table) -> LokiSettings:
             key_recheck_s=table.number("stream_key_recheck_s", tail.key_recheck_s, lowest=0.5),
             max_streams_per_key=table.integer("max_streams_per_key", tail.max_streams_per_key, lowest=1),
             max_streams=table.integer("max_streams", tail.max_streams, lowest=1),
+            max_upstream_tails=table.integer("max_upstream_tails", tail.max_upstream_tails, lowest=1),
+            max_tailed_apps_per_workspace=table.integer(
+                "max_tailed_apps_per_workspace", tail.max_tailed_apps_per_workspace, lowest=1
+            ),
             linger_s=table.number("tail_linger_s", tail.linger_s),
             late_window_s=table.number("tail_late_window_s", tail.late_window_s),
             delay_for=table.integer("tail_delay_for", tail.delay_for, lowest=0, highest=5, why="Loki's limit"),
             watchdog_s=table.number("tail_watchdog_s", tail.watchdog_s, lowest=0.5),
         ),
+    )
+
+
+def _api(table: _Table) -> ApiSettings:
+    table.only(("rate_per_key", "burst_per_key", "range_cache_entries"))
+    defaults = ApiSettings()
+    return ApiSettings(
+        rate_per_key=table.number("rate_per_key", defaults.rate_per_key),
+        burst_per_key=table.integer("burst_per_key", defaults.burst_per_key, lowest=0),
+        range_cache_entries=table.integer("range_cache_entries", defaults.range_cache_entries, lowest=0),
     )
 
 

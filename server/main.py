@@ -26,6 +26,7 @@ from server.alerts.engine import RulesEngine
 from server.api.auth import Authenticator
 from server.api.monitoring import Capabilities, MonitoringServicer
 from server.api.platform import PlatformServicer
+from server.api.ratelimit import KeyRateLimiter
 from server.api.serving import watch_store
 from server.cluster.leader import Leadership, new_replica_id
 from server.cluster.workers import Policy, Supervisor, worker_count
@@ -39,7 +40,7 @@ from server.metrics.app_metrics import MetricsService
 from server.metrics.evaluator import Evaluator, TickListener
 from server.metrics.health import HealthRecorder, HealthService, UptimeHistory
 from server.metrics.overview import WorkspaceOverview
-from server.metrics.prometheus import PrometheusClient
+from server.metrics.prometheus import clients as prometheus_clients
 from server.store import Store, open_store
 from server.store.records import Fence
 
@@ -98,8 +99,12 @@ def wire(config: Config, store: Store, runtime: Runtime, replica_id: str) -> tup
     The evaluator and its listeners run only while this replica holds the evaluator lease; each term gets
     fresh listeners (their memory, uptime runs say, is re-read from the store) and the lease's fence.
     """
-    prometheus = PrometheusClient(config.prometheus_url, config.backend_timeout_s)
-    runtime.closers.append(prometheus.close)
+    # Two pools: the evaluator's work (ticks, alert rules, uptime history) never waits behind API calls.
+    pools = prometheus_clients(
+        config.prometheus_url, config.backend_timeout_s, range_cache=config.api.range_cache_entries
+    )
+    runtime.closers.append(pools.close)
+    prometheus = pools.evaluator
     queries = config.queries
 
     def evaluate(fence: Fence) -> Awaitable[None]:
@@ -127,11 +132,12 @@ def wire(config: Config, store: Store, runtime: Runtime, replica_id: str) -> tup
     runtime.closers.append(app_logs.close)  # after the drain, before the Loki client closes
 
     capabilities = Capabilities(
-        metrics=MetricsService(prometheus, queries),
+        metrics=MetricsService(pools.api, queries),
         health=HealthService(store, stale_after_s=config.stale_after_s),
         logs=app_logs,
         tail=tail_hub,
-        overview=WorkspaceOverview(store, prometheus, queries, config.cost, stale_after_s=config.stale_after_s),
+        overview=WorkspaceOverview(store, pools.api, queries, config.cost, stale_after_s=config.stale_after_s),
+        rate_limit=KeyRateLimiter.of(config.api),
     )
     return capabilities, leadership
 

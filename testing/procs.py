@@ -122,3 +122,11 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+def unmetered(folder: pathlib.Path) -> dict[str, str]:
+    """Server settings for a benchmark: a config file with the per-key rate limit off (its figures would
+    otherwise measure refusals). Returns the environment that names the file."""
+    config = folder / "unmetered.toml"
+    config.write_text("[api]\nrate_per_key = 0\n")
+    return {"MONITORING_CONFIG_FILE": str(config)}

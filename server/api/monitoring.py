@@ -21,7 +21,8 @@ from server import validation
 from server.alerts.book import AlertBook
 from server.api import rpc
 from server.api.auth import Authenticator
-from server.errors import NotFound, ServiceError, Unauthenticated, Unimplemented
+from server.api.ratelimit import KeyRateLimiter
+from server.errors import NotFound, ResourceExhausted, ServiceError, Unauthenticated, Unimplemented
 from server.store import Store
 from server.store.records import ApiKey, App
 
@@ -62,6 +63,8 @@ class Capabilities:
     logs: LogReader | None = None
     tail: LogStreamer | None = None
     overview: OverviewReader | None = None
+    # The per-API-key token bucket on every call; None: no limit.
+    rate_limit: KeyRateLimiter | None = None
 
 
 C = TypeVar("C")
@@ -79,6 +82,17 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         self._auth = auth
         self._cap = capabilities
         self._alerts = AlertBook(store)
+
+    async def _key(self, context: grpc.aio.ServicerContext) -> ApiKey:
+        """The caller's API key, once it is authenticated and has a token left in its bucket."""
+        key = await self._auth.workspace_key(context)
+        if self._cap.rate_limit is not None:
+            try:
+                self._cap.rate_limit.take(key.id)
+            except ResourceExhausted as refused:
+                # Aborted here rather than by rpc.unary, which logs each refusal: a flood would log a line a call.
+                await context.abort_with_status(refused.to_status())
+        return key
 
     async def _app(self, key: ApiKey, request: _AppRequest) -> App:
         workspace_id = validation.require_id("workspace_id", request.workspace_id)
@@ -98,7 +112,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def GetAppMetrics(
         self, request: pb.GetAppMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAppMetricsResponse:
-        key = await self._auth.workspace_key(context)
+        key = await self._key(context)
         period = validation.require_enum("period", request.period, pb.Period.DESCRIPTOR, default=pb.PERIOD_24H)
         app = await self._app(key, request)
         return await _wired(self._cap.metrics, "GetAppMetrics (Prometheus metrics)").app_metrics(app, period)
@@ -107,7 +121,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def GetAppHealth(
         self, request: pb.GetAppHealthRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAppHealthResponse:
-        key = await self._auth.workspace_key(context)
+        key = await self._key(context)
         app = await self._app(key, request)
         return await _wired(self._cap.health, "GetAppHealth (the health evaluator over Prometheus)").app_health(app)
 
@@ -115,7 +129,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def ListAppLogs(
         self, request: pb.ListAppLogsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAppLogsResponse:
-        key = await self._auth.workspace_key(context)
+        key = await self._key(context)
         validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
         app = await self._app(key, request)
         return await _wired(self._cap.logs, "ListAppLogs (Loki logs)").list_logs(app, request)
@@ -124,7 +138,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def StreamAppLogs(
         self, request: pb.StreamAppLogsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamAppLogsResponse]:
-        key = await self._auth.workspace_key(context)
+        key = await self._key(context)
         validation.optional_enum("severity", request.severity, pb.Severity.DESCRIPTOR)
         app = await self._app(key, request)
         caller = StreamCaller(key, self._auth, context)
@@ -143,7 +157,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def GetWorkspaceOverview(
         self, request: pb.GetWorkspaceOverviewRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetWorkspaceOverviewResponse:
-        key = await self._auth.workspace_key(context)
+        key = await self._key(context)
         workspace_id = self._workspace(key, request.workspace_id)
         return await _wired(self._cap.overview, "GetWorkspaceOverview (store and Prometheus summary)").overview(
             workspace_id
@@ -153,7 +167,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
     async def ListAlerts(
         self, request: pb.ListAlertsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAlertsResponse:
-        key = await self._auth.workspace_key(context)
+        key = await self._key(context)
         workspace_id = self._workspace(key, request.workspace_id)
         app_id = validation.optional_id("app_id", request.app_id)
         limit = validation.limit("limit", request.limit, default=50, maximum=500)
@@ -163,7 +177,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
 
     @rpc.unary
     async def ResolveAlert(self, request: pb.ResolveAlertRequest, context: grpc.aio.ServicerContext) -> pb.Alert:
-        key = await self._auth.workspace_key(context)
+        key = await self._key(context)
         workspace_id = self._workspace(key, request.workspace_id)
         alert_id = validation.require_id("alert_id", request.alert_id)
         return await self._alerts.resolve(workspace_id, alert_id)

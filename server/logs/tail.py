@@ -1,7 +1,13 @@
 """StreamAppLogs: a fan-out hub over Loki's ``/tail`` WebSocket.
 
-- One :class:`_Upstream` per (workspace, app, severity) reads one Loki tail and fans out to every
-  subscriber of this server; it is opened by the first subscriber and closed ``linger_s`` after the last.
+- One :class:`_Upstream` per (workspace, app) reads one Loki tail of the app's whole selector and fans out to
+  every subscriber of this server, applying each subscriber's severity filter here (LabelScheme.severity, the
+  rule the LogQL filter of a replay uses); it is opened by the first subscriber and closed ``linger_s`` after
+  the last. Cursors stay per (app, severity): their digest binds the severity.
+- Loki's tail slots (10 per tenant, shared by every workspace) are a budget: at most ``max_upstream_tails``
+  upstreams per process and ``max_tailed_apps_per_workspace`` tailed apps per workspace. A stream that would
+  need one more is refused at once (RESOURCE_EXHAUSTED with a retry delay); an upstream lingering after its
+  last subscriber left holds no budget: the idlest one is closed to make room.
 - Lossless across tail failures: on reconnect (backoff with jitter, capped) the upstream back-fills from
   query_range starting ``late_window_s`` before the newest entry it delivered; a ledger of recently
   delivered entry identities (stream labels, ns, line) drops everything already sent.
@@ -29,14 +35,14 @@ import random
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Protocol
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.config import TailSettings
 from server.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, ServiceError, Unavailable
 from server.logs.entries import NS, SignerSource, canonical, to_proto
-from server.logs.logql import LabelScheme
+from server.logs.logql import LabelScheme, Severity
 from server.logs.loki import BACKEND, MAX_ENTRIES, MAX_FUTURE_NS, MAX_QUERY_LENGTH_NS, Entry, LokiClient, TailClosed
 from server.logs.tokens import BadToken, Signer, StreamPosition, advance, entry_digest, query_digest
 from server.store.records import App
@@ -44,6 +50,7 @@ from server.store.records import App
 log = logging.getLogger("server.logs.tail")
 
 Identity = tuple[str, int, str]
+AppKey = tuple[str, str]  # (workspace id, app id): one upstream tail each
 _REPLAY_MARGIN_NS = 3600 * NS
 MAX_REFILL_NS = 3600 * NS  # a back-fill never reaches further back than this before the upstream started
 TAIL_REPLAY_LIMIT = 100  # Loki's default; the back-fill from query_range covers the rest anyway
@@ -97,7 +104,9 @@ _GAP_BYTES = 64  # a gap notice with its cursor, about
 
 
 class _Subscriber:
-    def __init__(self, capacity: int, max_bytes: int, room: asyncio.Event):
+    def __init__(self, capacity: int, max_bytes: int, room: asyncio.Event, severity: Severity, digest: bytes):
+        self.severity = severity  # SEVERITY_UNSPECIFIED: every entry
+        self.digest = digest  # of its query (workspace, app, severity): its cursors are signed with it
         self.capacity = capacity
         self.max_bytes = max_bytes
         self.room = room  # set whenever this subscriber takes an item (the back-fill paces on it)
@@ -182,15 +191,15 @@ class _Subscriber:
 
 
 class _Upstream:
-    """One Loki tail for one (app, severity), shared by all its subscribers."""
+    """One Loki tail for one app (every severity), shared by all its subscribers whatever their filter."""
 
-    def __init__(self, hub: TailHub, key: tuple[str, str, int], query: str, digest: bytes, signer: Signer):
+    def __init__(self, hub: TailHub, key: AppKey, query: str, signer: Signer):
         self.hub = hub
         self.key = key
         self.query = query
-        self.digest = digest
         self.signer = signer
         self.subscribers: set[_Subscriber] = set()
+        self.idle_since: float | None = None  # when its last subscriber left (monotonic), while it lingers
         self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.connected.add_done_callback(_retrieve)
         self.created = time.time_ns()
@@ -210,12 +219,13 @@ class _Upstream:
 
     # -- subscribers -----------------------------------------------------------------------------
 
-    def subscribe(self) -> _Subscriber:
+    def subscribe(self, severity: Severity, digest: bytes) -> _Subscriber:
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
+        self.idle_since = None
         settings = self.hub.settings
-        subscriber = _Subscriber(settings.buffer, settings.buffer_bytes, self.room)
+        subscriber = _Subscriber(settings.buffer, settings.buffer_bytes, self.room, severity, digest)
         self.subscribers.add(subscriber)
         return subscriber
 
@@ -226,12 +236,20 @@ class _Upstream:
     def unsubscribe(self, subscriber: _Subscriber) -> None:
         self.subscribers.discard(subscriber)
         if not self.subscribers and not self.task.done():
+            self.idle_since = time.monotonic()
             self._linger = asyncio.get_running_loop().call_later(self.hub.settings.linger_s, self._close_if_idle)
 
     def _close_if_idle(self) -> None:
         if not self.subscribers:
-            self.hub.discard(self)
-            self.task.cancel()
+            self.close()
+
+    def close(self) -> None:
+        """Closes the tail now (it has no subscribers): its budget is free at once."""
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        self.hub.discard(self)
+        self.task.cancel()
 
     def end(self) -> None:
         self.task.cancel()
@@ -244,6 +262,10 @@ class _Upstream:
     # -- delivery --------------------------------------------------------------------------------
 
     def deliver(self, entries: Iterable[Entry]) -> None:
+        """Hands each new entry to the subscribers whose severity filter it passes.
+
+        The position advances over every entry, whichever severity: a filtered subscriber's cursor at it is
+        still exact, since its replay asks Loki for its severity only (the other entries are not in it)."""
         for entry in entries:
             identity = entry.identity
             if identity in self._ledger:
@@ -253,11 +275,16 @@ class _Upstream:
                 self._ledger[identity] = entry.ts
                 heapq.heappush(self._ledger_heap, (entry.ts, identity))
             self.position = advance(self.position, [identity])
-            message = pb.StreamAppLogsResponse(
-                entry=to_proto(entry, self.hub.scheme), cursor=self.signer.cursor(self.digest, self.position)
-            )
-            event = _Event(message, identity, self.position, message.ByteSize())
+            proto = to_proto(entry, self.hub.scheme)
+            events: dict[bytes, _Event] = {}  # one message per cursor digest (at most: unfiltered, its severity)
             for subscriber in self.subscribers:
+                if subscriber.severity and subscriber.severity != proto.severity:
+                    continue
+                event = events.get(subscriber.digest)
+                if event is None:
+                    cursor = self.signer.cursor(subscriber.digest, self.position)
+                    message = pb.StreamAppLogsResponse(entry=proto, cursor=cursor)
+                    event = events[subscriber.digest] = _Event(message, identity, self.position, message.ByteSize())
                 subscriber.offer(event)
         self._prune()
 
@@ -311,10 +338,15 @@ class _Upstream:
             self._ledger.pop(identity, None)
 
     def gap(self, dropped: int) -> None:
+        """Loki dropped entries: every subscriber is told (their severities are unknown)."""
         gap = pb.StreamGap(dropped_entries=dropped, reason="upstream_dropped")
-        message = pb.StreamAppLogsResponse(gap=gap, cursor=self.signer.cursor(self.digest, self.position))
-        event = _Event(message, None, self.position, message.ByteSize())
+        events: dict[bytes, _Event] = {}
         for subscriber in self.subscribers:
+            event = events.get(subscriber.digest)
+            if event is None:
+                cursor = self.signer.cursor(subscriber.digest, self.position)
+                message = pb.StreamAppLogsResponse(gap=gap, cursor=cursor)
+                event = events[subscriber.digest] = _Event(message, None, self.position, message.ByteSize())
             subscriber.offer(event)
 
     # -- the upstream loop -----------------------------------------------------------------------
@@ -449,8 +481,9 @@ def _replay_start(resume: StreamPosition) -> int:
 class _Viewer:
     """One open stream as the caps and the reasons to end it see it (the hub's part; the caller's is Caller)."""
 
-    def __init__(self, hub: TailHub, caller: Caller | None, cursor: str):
+    def __init__(self, hub: TailHub, caller: Caller | None, cursor: str, app: AppKey):
         self.hub = hub
+        self.app = app  # the app whose tail it holds a place under the tail budget for, until released
         self.caller = caller
         self.key = caller.key_id if caller is not None else None
         self.cursor = cursor  # where a new call resumes: after the last message handed out, or the request's cursor
@@ -520,7 +553,10 @@ class TailHub:
         self.scheme = scheme
         self.settings = settings or TailSettings()
         self._signer = signer
-        self._upstreams: dict[tuple[str, str, int], _Upstream] = {}
+        self._upstreams: dict[AppKey, _Upstream] = {}
+        # Open streams per app (admitted, not yet released): an app with any holds its tail budget, even
+        # before its upstream exists (so two streams admitted together cannot both take the last place).
+        self._claims: dict[AppKey, int] = {}
         self._closed = False
         self._viewers: set[_Viewer] = set()
         self._keys: dict[str, _Key] = {}
@@ -564,7 +600,7 @@ class TailHub:
                 raise InvalidArgument("cursor", str(error)) from None
         if self._closed:
             raise Unavailable("log stream", "the server is shutting down")
-        viewer = self._admit(caller, request.cursor)
+        viewer = self._admit(caller, request.cursor, (app.workspace_id, app.id))
         stream = self._stream(app, request, signer, digest, resume, viewer)
         # A stream never iterated (its call failed before the first read) gives its place back too.
         weakref.finalize(stream, viewer.release).atexit = False
@@ -572,7 +608,7 @@ class TailHub:
 
     # -- caps and ends ---------------------------------------------------------------------------
 
-    def _admit(self, caller: Caller | None, cursor: str) -> _Viewer:
+    def _admit(self, caller: Caller | None, cursor: str, app: AppKey) -> _Viewer:
         settings = self.settings
         key = self._keys.get(caller.key_id) if caller is not None else None
         if key is not None and len(key.viewers) >= settings.max_streams_per_key:
@@ -589,7 +625,9 @@ class TailHub:
                 limit="max_streams",
                 maximum=n,
             )
-        viewer = _Viewer(self, caller, cursor)
+        self._budget_tail(app)
+        viewer = _Viewer(self, caller, cursor, app)
+        self._claims[app] = self._claims.get(app, 0) + 1
         self._viewers.add(viewer)
         if caller is not None:
             if key is None:
@@ -599,7 +637,54 @@ class TailHub:
             self._warden = asyncio.create_task(self._watch(), name="log stream warden")
         return viewer
 
+    def _budget_tail(self, app: AppKey) -> None:
+        """Makes sure ``app`` may be tailed: it already is, or there is room under both tail budgets, or a
+        lingering upstream (no streams) is closed to make room. Refuses the caller otherwise."""
+        if app in self._claims or app in self._upstreams:
+            return
+        settings = self.settings
+        tailed = self._claims.keys() | self._upstreams.keys()
+        workspace = app[0]
+        if sum(1 for key in tailed if key[0] == workspace) >= settings.max_tailed_apps_per_workspace:
+            if not self._close_idlest(lambda key: key[0] == workspace):
+                n = settings.max_tailed_apps_per_workspace
+                raise _too_many_streams(
+                    f"too many tailed apps: the limit of {n} apps with open log streams per workspace is reached;"
+                    " close the streams of another app first",
+                    limit="max_tailed_apps_per_workspace",
+                    maximum=n,
+                )
+            tailed = self._claims.keys() | self._upstreams.keys()
+        if len(tailed) >= settings.max_upstream_tails and not self._close_idlest(lambda key: True):
+            n = settings.max_upstream_tails
+            raise _too_many_streams(
+                f"too many tailed apps: the limit of {n} Loki tails on this server is reached; retry later",
+                limit="max_upstream_tails",
+                maximum=n,
+            )
+
+    def _close_idlest(self, eligible: Callable[[AppKey], bool]) -> bool:
+        """Closes the upstream that has lingered longest among the eligible ones without streams; whether
+        there was one."""
+        lingering = [
+            u
+            for key, u in self._upstreams.items()
+            if eligible(key) and key not in self._claims and not u.subscribers and u.idle_since is not None
+        ]
+        if not lingering:
+            return False
+        idlest = min(lingering, key=lambda u: u.idle_since or 0.0)
+        log.debug("closing the lingering tail %s to make room for another app", idlest.key)
+        idlest.close()
+        return True
+
     def release(self, viewer: _Viewer) -> None:
+        if viewer in self._viewers:
+            left = self._claims.get(viewer.app, 0) - 1
+            if left > 0:
+                self._claims[viewer.app] = left
+            else:
+                self._claims.pop(viewer.app, None)
         self._viewers.discard(viewer)
         key = self._keys.get(viewer.key) if viewer.key is not None else None
         if key is not None:
@@ -660,13 +745,12 @@ class TailHub:
             # Closed (or ended) between open_stream and the first read: open no tail nobody would close.
             if self._closed or viewer.ending is not None:
                 return
-            workspace_id, app_id = app.workspace_id, app.id
-            key = (workspace_id, app_id, int(request.severity))
+            key = viewer.app
             upstream = self._upstreams.get(key)
             if upstream is None:
-                query = self.scheme.selector(workspace_id, app_id, request.severity)
-                upstream = self._upstreams[key] = _Upstream(self, key, query, digest, signer)
-            subscriber = upstream.subscribe()
+                query = self.scheme.selector(app.workspace_id, app.id)  # every severity: filtered per subscriber
+                upstream = self._upstreams[key] = _Upstream(self, key, query, signer)
+            subscriber = upstream.subscribe(request.severity, digest)
             viewer.attach(subscriber)
             if resume is None:
                 viewer.cursor = signer.cursor(digest, upstream.joined_at())
@@ -676,7 +760,9 @@ class TailHub:
                 own: StreamPosition | None = None
                 if resume is not None:
                     own = resume
-                    async for message, identity in self._resume(upstream, resume, replayed, signer, digest):
+                    replay_query = self.scheme.selector(app.workspace_id, app.id, request.severity)
+                    resumed = self._resume(upstream, replay_query, resume, replayed, signer, digest)
+                    async for message, identity in resumed:
                         if viewer.ending is not None:
                             return
                         if identity is not None:
@@ -709,11 +795,17 @@ class TailHub:
             viewer.release()
 
     async def _resume(
-        self, upstream: _Upstream, resume: StreamPosition, replayed: _Replayed, signer: Signer, digest: bytes
+        self,
+        upstream: _Upstream,
+        query: str,
+        resume: StreamPosition,
+        replayed: _Replayed,
+        signer: Signer,
+        digest: bytes,
     ) -> AsyncIterator[tuple[pb.StreamAppLogsResponse, Identity | None]]:
         """What a resumed stream sends before it goes live: a ``cursor_expired`` gap when Loki cannot be asked
-        back to the cursor, then the replay up to where ``upstream`` takes over, noting in ``replayed`` the
-        entries the upstream could still send."""
+        back to the cursor, then the replay of ``query`` (the stream's severity only) up to where ``upstream``
+        takes over, noting in ``replayed`` the entries the upstream could still send."""
         since = _replay_start(resume)
         if resume.ts < since:
             # dropped_entries 0 means unknown, as the proto says: Loki may not even hold those entries any more.
@@ -721,7 +813,7 @@ class TailHub:
             cursor = signer.cursor(digest, StreamPosition(since - 1, ()))
             yield pb.StreamAppLogsResponse(gap=gap, cursor=cursor), None
         end = upstream.handover()
-        async for message, identity in self._replay(upstream.query, resume, signer, digest, since=since, end=end):
+        async for message, identity in self._replay(query, resume, signer, digest, since=since, end=end):
             replayed.add(identity)
             yield message, identity
 

@@ -125,7 +125,9 @@ class WorkspaceOverview:
         elapsed = max(1, int(at_ns // NS_PER_S) - month_start)
         names = list(self._queries.cost_templates)
         texts = [self._queries.cost_query(name, workspace_id, elapsed) for name in names]
-        results = await self._prometheus.query_many(texts, at=at_ns / NS_PER_S)
+        # At a whole second: overviews of one workspace asked within the same second share their queries
+        # (the API client coalesces identical queries in flight).
+        results = await self._prometheus.query_many(texts, at=at_ns // NS_PER_S)
         return {name: self._per_app(samples, app_ids) for name, samples in zip(names, results, strict=True)}
 
     def _per_app(self, samples: Sequence[Sample], app_ids: set[str]) -> dict[str, float]:

@@ -1,6 +1,10 @@
 """The Prometheus HTTP API client: the only module that speaks HTTP to Prometheus.
 
-One pooled ``httpx.AsyncClient`` per process. Queries go as POST form bodies (no URL length limit).
+Two clients per process, each its own ``httpx.AsyncClient`` pool (:func:`clients`): one for the evaluator and
+everything run under its lease, one for the API. A flood of API calls queues for the API pool's connections
+and never for the evaluator's. The API client also coalesces identical in-flight queries (callers asking the
+same path and form at the same time share one request) and caches range results until the next step
+boundary. Queries go as POST form bodies (no URL length limit).
 Every failure becomes a domain error that names the backend and the cause in plain words:
 
 - no connection, a 4xx/5xx → :class:`~server.errors.Unavailable` ("connection refused", "it answered HTTP 400
@@ -17,9 +21,11 @@ decide what a non-finite value means (see :func:`finite`).
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -34,6 +40,14 @@ log = logging.getLogger("server.metrics.prometheus")
 _EXCERPT = 300
 
 T = TypeVar("T")
+
+# Connections per pool. The evaluator's tick makes at most seven concurrent grouped queries (plus the alert
+# engine's and the uptime history's, one after another); API calls make six each (GetAppMetrics) or four
+# (GetWorkspaceOverview), so 32 connections serve five such calls at once and the rest queue for the pool.
+EVALUATOR_POOL = 16
+API_POOL = 32
+# Range results kept by the API client (LRU); each expires at the next boundary of its step.
+RANGE_CACHE_ENTRIES = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,19 +73,39 @@ def finite(value: float) -> float | None:
 
 
 class PrometheusClient:
-    """``query`` and ``query_range`` over one keep-alive connection pool, with a deadline per call."""
+    """``query`` and ``query_range`` over one keep-alive connection pool, with a deadline per call.
 
-    def __init__(self, base_url: str, timeout_s: float, *, transport: httpx.AsyncBaseTransport | None = None):
+    ``coalesce``: identical queries in flight at the same time share one request. ``range_cache``: up to that
+    many range results are served again until the next step boundary (0: no cache). Errors are never kept.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = API_POOL,
+        coalesce: bool = False,
+        range_cache: int = 0,
+        clock: Callable[[], float] = time.time,
+    ):
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self._logged_url = without_password(self.base_url)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_s),
-            # Six concurrent range queries per GetAppMetrics, seven per evaluator tick: keep them warm.
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
         )
+        self._coalesce = coalesce
+        self._in_flight: dict[tuple[str, tuple[tuple[str, str], ...]], _Shared] = {}
+        self._cache_size = range_cache
+        self._cache: collections.OrderedDict[tuple[str, float, float, float], tuple[float, list[Series]]] = (
+            collections.OrderedDict()
+        )
+        self._clock = clock
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -98,10 +132,52 @@ class PrometheusClient:
 
     async def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[Series]:
         """A range query: points at ``start``, ``start + step``, … ≤ ``end`` where the series has a sample."""
+        key = (promql, float(start), float(end), float(step))
+        if self._cache_size:
+            now = self._clock()
+            if (kept := self._cache.get(key)) is not None:
+                expires, found = kept
+                if now < expires:
+                    self._cache.move_to_end(key)
+                    return found
+                del self._cache[key]
         params = {"query": promql, "start": _seconds(start), "end": _seconds(end), "step": _seconds(step)}
-        return await self._call("/api/v1/query_range", params, _matrix)
+        found = await self._call("/api/v1/query_range", params, _matrix)
+        if self._cache_size and step > 0:
+            # Served again until the next step boundary after the query was asked (a window aligned to the
+            # step moves on then); only successes get here.
+            self._cache[key] = ((now // step + 1) * step, found)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return found
 
     async def _call(self, path: str, params: dict[str, str], parse: Callable[[dict[str, Any]], T]) -> T:
+        if not self._coalesce:
+            return await self._request(path, params, parse)
+        key = (path, tuple(sorted(params.items())))
+        shared = self._in_flight.get(key)
+        if shared is None:
+            shared = _Shared(asyncio.ensure_future(self._request(path, params, parse)))
+            self._in_flight[key] = shared
+            shared.task.add_done_callback(lambda task: self._finished(key, shared))
+        shared.callers += 1
+        try:
+            # The shield: a caller that is cancelled leaves; the request goes on for the others.
+            return await asyncio.shield(shared.task)  # type: ignore[no-any-return]
+        finally:
+            shared.callers -= 1
+            if shared.callers == 0 and not shared.task.done():
+                shared.task.cancel()  # nobody waits for it any more
+                self._finished(key, shared)
+
+    def _finished(self, key: tuple[str, tuple[tuple[str, str], ...]], shared: _Shared) -> None:
+        if self._in_flight.get(key) is shared:
+            del self._in_flight[key]
+        if shared.task.done() and not shared.task.cancelled():
+            shared.task.exception()  # retrieved: a failure whose callers all left is not reported as unhandled
+
+    async def _request(self, path: str, params: dict[str, str], parse: Callable[[dict[str, Any]], T]) -> T:
         try:
             return parse(await self._exchange(path, params))
         except ServiceError as error:
@@ -121,6 +197,40 @@ class PrometheusClient:
         except httpx.HTTPError as error:
             raise Unavailable(BACKEND, _cause(error), detail=f"{type(error).__name__}: {error}") from None
         return _envelope(response, self.timeout_s)
+
+
+@dataclasses.dataclass
+class _Shared:
+    """One request in flight and how many callers wait for it."""
+
+    task: asyncio.Future[Any]
+    callers: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Clients:
+    """The two Prometheus clients of a process: the evaluator's and the API's, each with its own pool."""
+
+    evaluator: PrometheusClient
+    api: PrometheusClient
+
+    async def close(self) -> None:
+        await self.api.close()
+        await self.evaluator.close()
+
+
+def clients(base_url: str, timeout_s: float, *, range_cache: int = RANGE_CACHE_ENTRIES) -> Clients:
+    """The evaluator's client (its own pool, no sharing) and the API's (coalescing, range cache)."""
+    return Clients(
+        evaluator=PrometheusClient(base_url, timeout_s, max_connections=EVALUATOR_POOL),
+        api=PrometheusClient(
+            base_url,
+            timeout_s,
+            max_connections=API_POOL,
+            coalesce=True,
+            range_cache=range_cache,
+        ),
+    )
 
 
 def _cause(error: httpx.HTTPError) -> str:

@@ -21,7 +21,7 @@ import pytest
 
 from testing.edge import running_edge
 from testing.platform import Tenant, new_tenant
-from testing.procs import BIN, ServerProcess, free_port, running_server
+from testing.procs import BIN, ServerProcess, free_port, running_server, unmetered
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,7 +43,9 @@ def replicas(tmp_path: pathlib.Path) -> Iterator[tuple[ServerProcess, ServerProc
     # One log directory each: the log file is named after the command, not the port.
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    with running_server(tmp_path / "a", db) as a, running_server(tmp_path / "b", db) as b:
+    # Four clients call as fast as they can with one key: the per-key rate limit would answer most of them.
+    env = unmetered(tmp_path)
+    with running_server(tmp_path / "a", db, env) as a, running_server(tmp_path / "b", db, env) as b:
         yield a, b
 
 

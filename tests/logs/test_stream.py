@@ -115,7 +115,10 @@ async def test_live_lines_arrive_in_order_with_severity_and_cursor(loki: LokiDou
     sub = Subscription(logs_tenant, app.id)
     errors = Subscription(logs_tenant, app.id, severity=pb.SEVERITY_ERROR)
     try:
-        await until(lambda: tails_opened(loki) >= before + 2)
+        # One upstream tail for the app, whatever the subscribers' severity filters.
+        await until(lambda: tails_opened(loki) >= before + 1)
+        for call in (sub.call, errors.call):
+            await asyncio.wait_for(call.initial_metadata(), 10)
         now = time.time_ns()
         loki.push([{"stream": labels(logs_tenant, app.id, level="warn"), "values": [[now, "w1"], [now + 1, "w2"]]}])
         loki.push([{"stream": labels(logs_tenant, app.id, level="error"), "values": [[now + 2, "e1"]]}])

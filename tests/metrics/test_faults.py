@@ -41,12 +41,16 @@ async def flaky(backfilled: Backfilled) -> AsyncIterator[Flaky]:
 def fault_server(
     flaky: Flaky, log_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
+    folder = tmp_path_factory.mktemp("faults-db")
+    # Each fault must reach the caller: no range result may be served again from the API's cache.
+    (folder / "monitoring.toml").write_text("[api]\nrange_cache_entries = 0\n")
     env = {
         "MONITORING_PROMETHEUS_URL": flaky.url,
         "MONITORING_BACKEND_TIMEOUT": str(TIMEOUT_S),
         "MONITORING_EVAL_INTERVAL": "0.5",
+        "MONITORING_CONFIG_FILE": str(folder / "monitoring.toml"),
     }
-    with running_server(log_dir, tmp_path_factory.mktemp("faults-db") / "monitoring.db", env) as process:
+    with running_server(log_dir, folder / "monitoring.db", env) as process:
         yield process
 
 

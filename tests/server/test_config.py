@@ -10,7 +10,7 @@ import pytest
 
 from server import config
 from server.alerts.thresholds import BUILT_IN, Thresholds
-from server.config import AlertSettings, ConfigError, CostSettings, HealthSettings, LokiSettings
+from server.config import AlertSettings, ApiSettings, ConfigError, CostSettings, HealthSettings, LokiSettings
 from server.metrics.promql import (
     ALERT_TEMPLATES,
     COST_TEMPLATES,
@@ -59,6 +59,7 @@ def test_no_tables_give_the_documented_defaults() -> None:
         "alerts": AlertSettings(),
         "cost": CostSettings(),
         "loki": LokiSettings(),
+        "api": ApiSettings(),
     }
     assert (AlertSettings().resolution_s, dict(AlertSettings().defaults)) == (15, dict(BUILT_IN))
     assert CostSettings() == CostSettings(0.01, 0.005, 15.0)
