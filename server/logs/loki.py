@@ -4,7 +4,8 @@ Loki answers errors as plain text (not JSON); they become :class:`Unavailable` n
 plain words ("it answered HTTP 400 (bad request)"), an answer of the wrong shape "malformed response from Loki",
 and no complete answer within the timeout :class:`DeadlineExceeded`. Loki's text (it echoes the LogQL), the URL
 (it may carry a password) and the query go into the error's ``detail``, which only the server log sees.
-Nanosecond timestamps stay ``int`` end to end.
+Nanosecond timestamps stay ``int`` end to end. An answer larger than :data:`MAX_RESPONSE_BYTES` (decoded) is
+refused with "the answer is larger than 128 MiB; ask for fewer lines", without reading past the cap.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ BACKEND = "Loki"
 MAX_ENTRIES = 5000  # max_entries_limit_per_query: the largest `limit` of one query
 MAX_QUERY_LENGTH_NS = 721 * 3600 * 10**9  # max_query_length: the widest [start, end) of one query
 MAX_FUTURE_NS = 600 * 10**9  # ingestion refuses entries more than 10 min ahead of Loki's clock
+# The largest query_range answer read, in decoded (decompressed) bytes. A full page at Loki's defaults could be
+# 5000 lines × 256 KB (max_line_size) = 1.25 GB: too much to hold; such a page is refused, and a smaller limit
+# gets it. Read at each call, so tests can lower it. (Tail frames are capped by the WebSocket's max_size.)
+MAX_RESPONSE_BYTES = 128 * 2**20
 _MAX_CAUSE = 300  # how much of Loki's body the detail (the log, never the caller) quotes
 QUERY_RANGE = "/loki/api/v1/query_range"
 TAIL = "/loki/api/v1/tail"
@@ -144,21 +149,22 @@ class LokiClient:
         except ServiceError as error:
             raise self._explained(error, QUERY_RANGE, query) from None
 
-    async def _get(self, path: str, params: Mapping[str, str]) -> httpx.Response:
-        """A 200 response to ``path``, or the domain error of the failed exchange."""
+    async def _get(self, path: str, params: Mapping[str, str]) -> bytes:
+        """The body of a 200 answer to ``path``, or the domain error of the failed exchange."""
         try:
             # httpx's timeouts are per phase (connect, each read): a body trickling in would never end. This
             # bounds the whole exchange, as the Prometheus client does.
             async with asyncio.timeout(self.timeout_s):
-                response = await self._http.get(path, params=params)
+                async with self._http.stream("GET", path, params=params) as response:
+                    body = await _read_capped(response, MAX_RESPONSE_BYTES)
         except (TimeoutError, httpx.TimeoutException) as error:
             raise DeadlineExceeded(BACKEND, self.timeout_s, detail=f"no answer in time ({error!r})") from None
         except httpx.HTTPError as error:
             raise Unavailable(BACKEND, _cause(error), detail=f"{type(error).__name__}: {error}") from None
         if response.status_code != 200:
-            detail = f"HTTP {response.status_code}: {_text(response.text)}"
+            detail = f"HTTP {response.status_code}: {_text(_decoded(body))}"
             raise Unavailable(BACKEND, http_cause(response.status_code), detail=detail)
-        return response
+        return body
 
     def _explained(self, error: ServiceError, path: str, query: str) -> ServiceError:
         """``error`` with the request in its detail: where it failed knows what went wrong, not which request."""
@@ -224,12 +230,40 @@ class Tail:
         return TailFrame(entries, len(body.get("dropped_entries") or ()))
 
 
-def _parsed(response: httpx.Response, parse: Callable[[Any], T]) -> T:
+async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    """The decoded body, or Unavailable once it is known to exceed ``cap`` bytes (the rest is never read).
+
+    A Content-Length over the cap is refused up front when the body is not compressed (a compressed one's
+    length says nothing of its decoded size); otherwise the decoded chunks are counted as they arrive.
+    """
+    length = response.headers.get("content-length", "")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity") and length.isdigit() and int(length) > cap:
+        raise _too_large(cap, f"HTTP {response.status_code} with Content-Length {length}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(cap, f"HTTP {response.status_code}, more than {cap} decoded bytes; stopped reading")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(cap: int, detail: str) -> Unavailable:
+    return Unavailable(BACKEND, f"the answer is larger than {cap / 2**20:g} MiB; ask for fewer lines", detail=detail)
+
+
+def _parsed(body: bytes, parse: Callable[[Any], T]) -> T:
     """``parse`` of the JSON body; a body of any other shape is a malformed answer (UNAVAILABLE, not UNKNOWN)."""
     try:
-        return parse(response.json())
+        return parse(json.loads(body))
     except _SHAPE_ERRORS as error:
-        raise Unavailable.malformed(BACKEND, f"{error!r} in the body {_text(response.text)!r}") from None
+        raise Unavailable.malformed(BACKEND, f"{error!r} in the body {_text(_decoded(body))!r}") from None
+
+
+def _decoded(body: bytes) -> str:
+    return body.decode("utf-8", errors="replace")
 
 
 def _cause(error: httpx.HTTPError) -> str:

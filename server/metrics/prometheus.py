@@ -10,6 +10,9 @@ Every failure becomes a domain error that names the backend and the cause in pla
 - no connection, a 4xx/5xx → :class:`~server.errors.Unavailable` ("connection refused", "it answered HTTP 400
   (bad request)"); a body that is not the API's shape → "malformed response from prometheus"
 - no complete answer in time, or Prometheus's own ``timeout`` error → :class:`~server.errors.DeadlineExceeded`
+- an answer larger than :data:`MAX_RESPONSE_BYTES` (decoded) → :class:`~server.errors.Unavailable` ("the answer
+  is larger than 64 MiB"): a Content-Length over the cap is refused before the body is read, any other body is
+  read in chunks and dropped at the cap, so memory never holds more than the cap plus one chunk
 
 The caller never sees the URL (it may carry a password), the PromQL or Prometheus's error text (it echoes the
 query): those go into the error's ``detail``, which only the server log sees.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -48,6 +52,9 @@ EVALUATOR_POOL = 16
 API_POOL = 32
 # Range results kept by the API client (LRU); each expires at the next boundary of its step.
 RANGE_CACHE_ENTRIES = 1024
+# The largest answer read, counted in decoded (decompressed) bytes: far above any template's answer for 10,000
+# apps (a few MiB), far below what would hurt the process. Read at each call, so tests can lower it.
+MAX_RESPONSE_BYTES = 64 * 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,12 +198,13 @@ class PrometheusClient:
         try:
             # httpx's timeouts are per phase (connect, each read); this bounds the whole exchange.
             async with asyncio.timeout(self.timeout_s):
-                response = await self._http.post(path, data=params)
+                async with self._http.stream("POST", path, data=params) as response:
+                    body = await _read_capped(response, MAX_RESPONSE_BYTES)
         except (TimeoutError, httpx.TimeoutException) as error:
             raise DeadlineExceeded(BACKEND, self.timeout_s, detail=f"no answer in time ({error!r})") from None
         except httpx.HTTPError as error:
             raise Unavailable(BACKEND, _cause(error), detail=f"{type(error).__name__}: {error}") from None
-        return _envelope(response, self.timeout_s)
+        return _envelope(response.status_code, response.headers, body, self.timeout_s)
 
 
 @dataclasses.dataclass
@@ -242,16 +250,39 @@ def _cause(error: httpx.HTTPError) -> str:
     return "the request failed"
 
 
-def _envelope(response: httpx.Response, timeout_s: float) -> dict[str, Any]:
+async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    """The decoded body, or Unavailable once it is known to exceed ``cap`` bytes (the rest is never read).
+
+    A Content-Length over the cap is refused up front when the body is not compressed (a compressed one's
+    length says nothing of its decoded size); otherwise the decoded chunks are counted as they arrive.
+    """
+    length = response.headers.get("content-length", "")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity") and length.isdigit() and int(length) > cap:
+        raise _too_large(cap, f"HTTP {response.status_code} with Content-Length {length}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(cap, f"HTTP {response.status_code}, more than {cap} decoded bytes; stopped reading")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(cap: int, detail: str) -> Unavailable:
+    return Unavailable(BACKEND, f"the answer is larger than {cap / 2**20:g} MiB", detail=detail)
+
+
+def _envelope(status: int, headers: httpx.Headers, content: bytes, timeout_s: float) -> dict[str, Any]:
     """The ``data`` of a success envelope, or the domain error the response stands for."""
-    status = response.status_code
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
-        kind = response.headers.get("content-type", "no content type")
-        raise _failed(status, f"HTTP {status}, a non-JSON body ({kind}): {_excerpt(response.text)!r}") from None
+        kind = headers.get("content-type", "no content type")
+        raise _failed(status, f"HTTP {status}, a non-JSON body ({kind}): {_excerpt(_text(content))!r}") from None
     if not isinstance(body, dict) or body.get("status") not in ("success", "error"):
-        raise _failed(status, f"HTTP {status}, JSON that is not an API envelope: {_excerpt(response.text)!r}")
+        raise _failed(status, f"HTTP {status}, JSON that is not an API envelope: {_excerpt(_text(content))!r}")
     if body["status"] == "error" or status >= 400:
         raise _answered_error(status, body, timeout_s)
     data = body.get("data")
@@ -324,6 +355,10 @@ def _list(result: Any) -> list[Any]:
 
 def _malformed(why: str) -> Unavailable:
     return Unavailable.malformed(BACKEND, why)
+
+
+def _text(content: bytes) -> str:
+    return content.decode("utf-8", errors="replace")
 
 
 def _excerpt(text: str) -> str:
