@@ -14,6 +14,7 @@ from edge import upstream as upstream_module
 from envconfig import Setting
 
 _MIN_RECEIVE_BYTES = 1024 * 1024
+_MAX_PEM_BYTES = 1024 * 1024  # a certificate chain or a key; anything larger is the wrong file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,19 @@ class Config:
     max_receive_bytes: int = upstream_module.DEFAULT_MAX_RECEIVE_BYTES
     access_log: bool = True
     log_level: str = "INFO"
+    # PEM files of the HTTPS listener's certificate chain and key (both or neither; neither: plain HTTP).
+    tls_cert: str = ""
+    tls_key: str = ""
+    # TLS to the gRPC server: the CA to trust (empty: the system's roots) and, for mutual TLS, the edge's
+    # client certificate chain and key (both or neither).
+    upstream_tls: bool = False
+    upstream_ca: str = ""
+    upstream_client_cert: str = ""
+    upstream_client_key: str = ""
+    # The name the server's certificates are checked against; empty: the host in `upstream` (a list needs one).
+    upstream_tls_name: str = ""
+    # Their contents, read by load(); None: a plaintext upstream channel.
+    upstream_tls_files: upstream_module.Tls | None = dataclasses.field(default=None, repr=False)
 
     @property
     def host(self) -> str:
@@ -76,6 +90,17 @@ _SETTINGS = (
     ),
     Setting("access_log", "MONITORING_EDGE_ACCESS_LOG", "true or false: log one line per request"),
     Setting("log_level", "MONITORING_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"),
+    Setting("tls_cert", "MONITORING_EDGE_TLS_CERT", "PEM file of the HTTPS listener's certificate chain"),
+    Setting("tls_key", "MONITORING_EDGE_TLS_KEY", "PEM file of the HTTPS listener's private key"),
+    Setting("upstream_tls", "MONITORING_UPSTREAM_TLS", "true or false: call the gRPC server over TLS"),
+    Setting("upstream_ca", "MONITORING_UPSTREAM_CA", "PEM file of the CA the gRPC server's certificate chains to"),
+    Setting("upstream_client_cert", "MONITORING_UPSTREAM_CLIENT_CERT", "PEM file of the edge's client certificate"),
+    Setting("upstream_client_key", "MONITORING_UPSTREAM_CLIENT_KEY", "PEM file of the edge's client key"),
+    Setting(
+        "upstream_tls_name",
+        "MONITORING_UPSTREAM_TLS_NAME",
+        "name the gRPC server's certificate must be valid for (default: the upstream's host)",
+    ),
 )
 
 
@@ -92,7 +117,64 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     _check_addr(config.addr)
     _check_upstream(config.upstream)
     _check_max_receive_bytes(config.max_receive_bytes)
-    return config
+    _check_listener_tls(config)
+    return dataclasses.replace(config, upstream_tls_files=_upstream_tls(config))
+
+
+def _check_listener_tls(config: Config) -> None:
+    """uvicorn reads the files itself; they are checked here so that a bad one is a ConfigError, not a trace."""
+    _both_or_neither(config, "tls_cert", "tls_key")
+    if config.tls_cert:
+        _read_pem("tls_cert", config.tls_cert, "CERTIFICATE")
+        _read_pem("tls_key", config.tls_key, "PRIVATE KEY")
+
+
+def _upstream_tls(config: Config) -> upstream_module.Tls | None:
+    _both_or_neither(config, "upstream_client_cert", "upstream_client_key")
+    if not config.upstream_tls:
+        for field in ("upstream_ca", "upstream_client_cert", "upstream_tls_name"):
+            if getattr(config, field):
+                raise envconfig.ConfigError(
+                    f"{_named(field)}: only used over TLS; set {_named('upstream_tls')} to true"
+                )
+        return None
+    listed = config.upstream_target.startswith(("ipv4:", "ipv6:")) and "," in config.upstream_target
+    if listed and not config.upstream_tls_name:
+        raise envconfig.ConfigError(
+            f"{_named('upstream_tls_name')}: must be set when {_named('upstream')} lists several addresses"
+            " over TLS: gRPC checks the certificates against this name (one the certificates hold)"
+        )
+    client = config.upstream_client_cert
+    return upstream_module.Tls(
+        root_certificates=_read_pem("upstream_ca", config.upstream_ca, "CERTIFICATE") if config.upstream_ca else None,
+        certificate_chain=_read_pem("upstream_client_cert", client, "CERTIFICATE") if client else None,
+        private_key=_read_pem("upstream_client_key", config.upstream_client_key, "PRIVATE KEY") if client else None,
+        server_name=config.upstream_tls_name or None,
+    )
+
+
+def _both_or_neither(config: Config, first: str, second: str) -> None:
+    for given, missing in ((first, second), (second, first)):
+        if getattr(config, given) and not getattr(config, missing):
+            raise envconfig.ConfigError(f"{_named(missing)}: must be set together with {_named(given)}")
+
+
+def _read_pem(field: str, path: str, kind: str) -> bytes:
+    """A PEM file's bytes; errors name the setting and the path, never the contents."""
+    where = f"{_named(field)}={path!r}"
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_PEM_BYTES + 1)  # bounded: a path such as /dev/zero must not hang the start
+    except OSError as error:
+        raise envconfig.ConfigError(
+            f"{where}: cannot read the file: {error.strerror or type(error).__name__}"
+        ) from None
+    if len(data) > _MAX_PEM_BYTES:
+        raise envconfig.ConfigError(f"{where}: the file is larger than {_MAX_PEM_BYTES} bytes")
+    # "PRIVATE KEY-----" also matches the older "EC PRIVATE KEY" and "RSA PRIVATE KEY" blocks.
+    if b"-----BEGIN " not in data or f"{kind}-----".encode() not in data:
+        raise envconfig.ConfigError(f"{where}: not a PEM file holding a {kind.lower()} (-----BEGIN {kind}-----)")
+    return data
 
 
 def _check_addr(value: str) -> None:

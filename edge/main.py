@@ -74,7 +74,7 @@ def build_app(config: Config, channel: grpc.aio.Channel) -> ASGIApp:
 
 
 async def serve(config: Config) -> None:
-    channel = upstream.channel(config.upstream_target, config.max_receive_bytes)
+    channel = upstream.channel(config.upstream_target, config.max_receive_bytes, config.upstream_tls_files)
     try:
         app = build_app(config, channel)
         server = _Server(
@@ -88,9 +88,17 @@ async def serve(config: Config) -> None:
                 log_config=None,
                 server_header=False,
                 timeout_graceful_shutdown=int(max(1, config.shutdown_grace_s)),
+                ssl_certfile=config.tls_cert or None,
+                ssl_keyfile=config.tls_key or None,
             )
         )
-        log.info("edge on http://%s → gRPC %s (round_robin, health-checked)", config.addr, config.upstream_target)
+        log.info(
+            "edge on %s://%s → gRPC %s (%s, round_robin, health-checked)",
+            "https" if config.tls_cert else "http",
+            config.addr,
+            config.upstream_target,
+            "TLS" if config.upstream_tls_files else "plaintext",
+        )
         await server.serve()
     finally:
         await channel.close()

@@ -11,11 +11,13 @@ Three forms are accepted (``docs/edge.md``, "Several upstreams"):
 
 Whatever the form, the channel balances with ``round_robin`` and gRPC's client-side health checking
 (gRFC A17): each connected replica is watched over ``grpc.health.v1.Health/Watch`` and receives calls only
-while it reports SERVING.
+while it reports SERVING. With :class:`Tls` the channel is a TLS one (``MONITORING_UPSTREAM_TLS``), with the
+same options.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 
@@ -81,10 +83,36 @@ def target(value: str) -> str:
     return f"ipv{families[0]}:" + ",".join(addresses)
 
 
-def channel(grpc_target: str, max_receive_bytes: int = DEFAULT_MAX_RECEIVE_BYTES) -> grpc.aio.Channel:
-    """The one shared channel to ``grpc_target`` (from :func:`target`), balanced and health-checked."""
+@dataclasses.dataclass(frozen=True)
+class Tls:
+    """PEM contents for a TLS channel: the CAs to trust (None: the system's roots) and, for mutual TLS,
+    the edge's client certificate chain and key (both or neither)."""
+
+    root_certificates: bytes | None = None
+    certificate_chain: bytes | None = None
+    private_key: bytes | None = dataclasses.field(default=None, repr=False)
+    # The name every replica's certificate is checked against instead of the target's host (an IP list has
+    # none gRPC can check: its authority is the whole list).
+    server_name: str | None = None
+
+
+def channel(
+    grpc_target: str, max_receive_bytes: int = DEFAULT_MAX_RECEIVE_BYTES, tls: Tls | None = None
+) -> grpc.aio.Channel:
+    """The one shared channel to ``grpc_target`` (from :func:`target`), balanced and health-checked;
+    plaintext, or TLS with ``tls``. Every replica behind the target must present a certificate valid for
+    the target's host name or IP address, or for ``tls.server_name``."""
     options = (*CHANNEL_OPTIONS, ("grpc.max_receive_message_length", max_receive_bytes))
-    return grpc.aio.insecure_channel(grpc_target, options=options)
+    if tls is None:
+        return grpc.aio.insecure_channel(grpc_target, options=options)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=tls.root_certificates,
+        private_key=tls.private_key,
+        certificate_chain=tls.certificate_chain,
+    )
+    if tls.server_name:
+        options = (*options, ("grpc.ssl_target_name_override", tls.server_name))
+    return grpc.aio.secure_channel(grpc_target, credentials, options=options)
 
 
 def _family(address: str) -> int | None:

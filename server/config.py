@@ -40,6 +40,7 @@ __all__ = [
     "HealthSettings",
     "LokiSettings",
     "TailSettings",
+    "TlsFiles",
     "load",
     "parser",
     "read_file",
@@ -49,6 +50,17 @@ __all__ = [
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _MIN_TOKEN_SECRET_BYTES = 16
 _MIN_ADMIN_TOKEN_CHARS = 16
+_MAX_PEM_BYTES = 1024 * 1024  # a certificate chain or a key; anything larger is the wrong file
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsFiles:
+    """The PEM contents of the TLS settings, read once at load (a file that cannot be read fails the start)."""
+
+    certificate_chain: bytes
+    private_key: bytes
+    # When set, clients must present a certificate signed by one of these CAs (mutual TLS).
+    client_ca: bytes | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +170,13 @@ class Config:
     log_level: str = "INFO"
     # Server processes sharing grpc_addr (SO_REUSEPORT); 0 means one per core. 1 runs no supervisor.
     workers: int = 1
+    # PEM files of the listener's certificate chain and key (both or neither; neither: plaintext), and of the
+    # CA that client certificates must be signed by (mutual TLS; needs the other two).
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    # Their contents, read by load(); None: plaintext.
+    tls: TlsFiles | None = dataclasses.field(default=None, repr=False)
     # From the TOML file (defaults when there is none).
     queries: Queries = dataclasses.field(default_factory=Queries)
     health: HealthSettings = dataclasses.field(default_factory=HealthSettings)
@@ -198,6 +217,9 @@ _SETTINGS = (
     Setting("shutdown_grace_s", "MONITORING_SHUTDOWN_GRACE", "seconds in-flight calls get on SIGTERM"),
     Setting("log_level", "MONITORING_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"),
     Setting("workers", "MONITORING_WORKERS", "server processes sharing the port (0: one per core)"),
+    Setting("tls_cert", "MONITORING_TLS_CERT", "PEM file of the gRPC listener's certificate chain (TLS)"),
+    Setting("tls_key", "MONITORING_TLS_KEY", "PEM file of the gRPC listener's private key (TLS)"),
+    Setting("tls_client_ca", "MONITORING_TLS_CLIENT_CA", "PEM file of the CA client certificates must chain to"),
 )
 
 
@@ -217,6 +239,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     _check_workers(config)
     _check_ranges(config)
     _check_admin_token(config.admin_token)
+    config = dataclasses.replace(config, tls=_read_tls(config))
     if not config.config_file:
         return config
     return dataclasses.replace(config, **read_file(config.config_file))
@@ -261,6 +284,41 @@ def _check_admin_token(token: str) -> None:
             f"{_setting_name('admin_token')}: must be at least {_MIN_ADMIN_TOKEN_CHARS} characters long"
             " (or empty to refuse every PlatformService call)"
         )
+
+
+def _read_tls(config: Config) -> TlsFiles | None:
+    """The TLS files' contents; plaintext (None) when no TLS setting is given."""
+    if not (config.tls_cert or config.tls_key or config.tls_client_ca):
+        return None
+    for given, missing in (("tls_cert", "tls_key"), ("tls_key", "tls_cert")):
+        if getattr(config, given) and not getattr(config, missing):
+            raise ConfigError(f"{_setting_name(missing)}: must be set together with {_setting_name(given)}")
+    if not config.tls_cert:
+        raise ConfigError(
+            f"{_setting_name('tls_client_ca')}: verifies client certificates, so it needs TLS:"
+            f" set {_setting_name('tls_cert')} and {_setting_name('tls_key')} too"
+        )
+    return TlsFiles(
+        certificate_chain=_read_pem("tls_cert", config.tls_cert, "CERTIFICATE"),
+        private_key=_read_pem("tls_key", config.tls_key, "PRIVATE KEY"),
+        client_ca=_read_pem("tls_client_ca", config.tls_client_ca, "CERTIFICATE") if config.tls_client_ca else None,
+    )
+
+
+def _read_pem(field: str, path: str, kind: str) -> bytes:
+    """A PEM file's bytes; errors name the setting and the path, never the contents."""
+    where = f"{_setting_name(field)}={path!r}"
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_PEM_BYTES + 1)  # bounded: a path such as /dev/zero must not hang the start
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot read the file: {error.strerror or type(error).__name__}") from None
+    if len(data) > _MAX_PEM_BYTES:
+        raise ConfigError(f"{where}: the file is larger than {_MAX_PEM_BYTES} bytes")
+    # "PRIVATE KEY-----" also matches the older "EC PRIVATE KEY" and "RSA PRIVATE KEY" blocks.
+    if b"-----BEGIN " not in data or f"{kind}-----".encode() not in data:
+        raise ConfigError(f"{where}: not a PEM file holding a {kind.lower()} (-----BEGIN {kind}-----)")
+    return data
 
 
 def _setting_name(field: str) -> str:

@@ -168,17 +168,18 @@ async def serve(
             ),
             server,
         )
-        port = server.add_insecure_port(config.grpc_addr)
+        port = _listen(server, config)
         await server.start()
         # SERVING only now: the store is open and migrated, the servicers are registered.
         for name in ("", *SERVICE_NAMES):
             await health.set(name, health_pb2.HealthCheckResponse.SERVING)
         runtime.spawn("store-health", watch_store(store, health, ("", *SERVICE_NAMES)))
         log.info(
-            "replica %s listening on %s (port %d), store %s",
+            "replica %s listening on %s (port %d, %s), store %s",
             leadership.replica_id,
             config.grpc_addr,
             port,
+            _transport(config),
             _without_password(config.db),
         )
         await stop.wait()
@@ -191,6 +192,25 @@ async def serve(
         await runtime.close()
         await store.close()
         log.info("stopped")
+
+
+def _listen(server: grpc.aio.Server, config: Config) -> int:
+    """Binds ``grpc_addr``: plaintext by default, TLS with the configured files (mutual with a client CA)."""
+    tls = config.tls
+    if tls is None:
+        return server.add_insecure_port(config.grpc_addr)
+    credentials = grpc.ssl_server_credentials(
+        [(tls.private_key, tls.certificate_chain)],
+        root_certificates=tls.client_ca,
+        require_client_auth=tls.client_ca is not None,
+    )
+    return server.add_secure_port(config.grpc_addr, credentials)
+
+
+def _transport(config: Config) -> str:
+    if config.tls is None:
+        return "plaintext"
+    return "TLS, client certificates required" if config.tls.client_ca is not None else "TLS"
 
 
 def _without_password(db: str) -> str:
