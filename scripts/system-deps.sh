@@ -4,11 +4,12 @@
 #   wrk         the HTTP load generator of the edge benchmark
 #   chromium    the browser of the EventSource test of the edge (run headless)
 #   postgresql  the server binaries (initdb, pg_ctl) of the PostgreSQL store tests' throwaway cluster
+#   openssl     makes the throwaway CA and certificates of the TLS tests
 #   nghttp2-client  h2load, the gRPC load generator of bench/bench_replicas.py (`make bench` only: not a default)
 # Usage: system-deps.sh [PACKAGE ...]   (no argument: all of them)
 set -euo pipefail
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(prometheus wrk chromium postgresql)
+[ ${#wanted[@]} -eq 0 ] && wanted=(prometheus wrk chromium postgresql openssl)
 
 # initdb is not on PATH on Debian: it lives in /usr/lib/postgresql/<major>/bin (testing/postgres.py looks there).
 have_initdb() {
