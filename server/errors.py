@@ -133,6 +133,17 @@ class FailedPrecondition(ServiceError):
     reason = "FAILED_PRECONDITION"
 
 
+class Internal(ServiceError):
+    """A bug or an unexpected failure: the caller learns nothing of it but a request id."""
+
+    code = grpc.StatusCode.INTERNAL
+    reason = "INTERNAL"
+    needs_request_id = True
+
+    def __init__(self, detail: str):
+        super().__init__("internal error", detail=detail)
+
+
 class ResourceExhausted(ServiceError):
     """A limit is reached (streams per key, say). ``retry_after_s`` goes out as google.rpc.RetryInfo, which
     the edge turns into ``Retry-After``."""

@@ -123,7 +123,7 @@ def test_only_entry_points_exit_and_only_envconfig_reads_the_environment(package
     exits, environment = [], []
     for path in _sources(package):
         name = str(path.relative_to(ROOT))
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(_TREES[path]):
             if (isinstance(node, ast.Name) and node.id == "SystemExit") or _is_call(node, "sys", "exit"):
                 exits.append(name)
             if isinstance(node, ast.Attribute) and node.attr == "environ":

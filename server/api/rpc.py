@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from server.errors import ServiceError
+from server.errors import Internal, ServiceError
 
 log = logging.getLogger("server.api.rpc")
 
@@ -33,6 +33,11 @@ def unary(
         except ServiceError as error:
             await _abort(handler.__name__, error, context)
             raise  # unreachable: abort raises
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:  # grpc.aio would send its text to the caller: an id instead, the text to the log
+            await _abort(handler.__name__, _internal(error), context)
+            raise
 
     return wrapper
 
@@ -47,8 +52,17 @@ def stream(
                 yield message
         except ServiceError as error:
             await _abort(handler.__name__, error, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            await _abort(handler.__name__, _internal(error), context)
 
     return wrapper
+
+
+def _internal(error: Exception) -> Internal:
+    log.exception("unexpected error")
+    return Internal(f"{type(error).__name__}: {error}")
 
 
 async def _abort(method: str, error: ServiceError, context: grpc.aio.ServicerContext) -> Any:

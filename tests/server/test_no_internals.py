@@ -281,3 +281,27 @@ async def test_loki_answering_too_slowly_hits_the_total_deadline(echo_server: Se
     assert f"Loki did not answer within {TIMEOUT_S:g} s" in (error.details() or "")
     assert elapsed < TIMEOUT_S + 2
     assert_plain(error, "Loki", backend.port)
+
+
+async def test_an_unexpected_exception_reaches_the_caller_as_internal_with_a_request_id_only() -> None:
+    """A bug (or a driver error no client maps) must not hand its text to a direct gRPC caller."""
+    from server.api import rpc
+
+    class _Context:
+        status: grpc.Status | None = None
+
+        async def abort_with_status(self, status: grpc.Status) -> None:
+            self.status = status
+            raise grpc.aio.AbortError()
+
+    class _Servicer:
+        @rpc.unary
+        async def Broken(self, request: object, context: object) -> object:
+            raise RuntimeError("relation secret_table at 10.0.0.7:5432 does not exist")
+
+    context = _Context()
+    with pytest.raises(grpc.aio.AbortError):
+        await _Servicer().Broken(None, context)  # type: ignore[arg-type]
+    assert context.status is not None and context.status.code == grpc.StatusCode.INTERNAL
+    assert context.status.details.startswith("internal error (request id ")
+    assert "secret" not in context.status.details and "10.0.0.7" not in context.status.details
