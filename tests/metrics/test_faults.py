@@ -164,6 +164,7 @@ async def test_a_failed_tick_does_not_reset_uptime(tenant: Tenant, flaky: Flaky)
     await set_mode(flaky, "internal")
     await health_becomes(tenant, pb.HEALTH_STATUS_UNKNOWN)
     await set_mode(flaky, "proxy")
-    after = await health_becomes(tenant, pb.HEALTH_STATUS_HEALTHY)
+    # Generous: once, under a loaded CI machine, the proxied path stalled for over 10 s (not root-caused).
+    after = await health_becomes(tenant, pb.HEALTH_STATUS_HEALTHY, within_s=30)
     grown = after.last_checked_at.ToSeconds() - before.last_checked_at.ToSeconds()
     assert after.uptime - before.uptime in {grown - 1, grown, grown + 1}
