@@ -14,7 +14,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-KERNEL = {"server.errors", "server.convert", "server.states", "server.validation"}
+KERNEL = {"server.errors", "server.convert", "server.states", "server.validation", "server.backend_body"}
 # Pure knowledge of three rooms that server/config.py reads its defaults and types from (the one exception to
 # "config imports no room"): they import only the kernel and the store's records, never the config back.
 KNOWLEDGE = {"server.metrics.promql", "server.alerts.thresholds", "server.logs.logql"}

@@ -23,6 +23,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from server.backend_body import read_capped
 from server.errors import DeadlineExceeded, ServiceError, Unavailable, http_cause, network_cause, without_password
 
 BACKEND = "Loki"
@@ -34,6 +35,7 @@ MAX_FUTURE_NS = 600 * 10**9  # ingestion refuses entries more than 10 min ahead 
 # 5000 lines × 256 KB (max_line_size) = 1.25 GB: too much to hold; such a page is refused, and a smaller limit
 # gets it. Read at each call, so tests can lower it. (Tail frames are capped by the WebSocket's max_size.)
 MAX_RESPONSE_BYTES = 128 * 2**20
+_ADVICE = "; ask for fewer lines"  # a page that large is a limit= the caller can lower
 _MAX_CAUSE = 300  # how much of Loki's body the detail (the log, never the caller) quotes
 QUERY_RANGE = "/loki/api/v1/query_range"
 TAIL = "/loki/api/v1/tail"
@@ -156,7 +158,9 @@ class LokiClient:
             # bounds the whole exchange, as the Prometheus client does.
             async with asyncio.timeout(self.timeout_s):
                 async with self._http.stream("GET", path, params=params) as response:
-                    body = await _read_capped(response, MAX_RESPONSE_BYTES)
+                    body = await read_capped(
+                        response, MAX_RESPONSE_BYTES, backend=BACKEND, advice="; ask for fewer lines"
+                    )
         except (TimeoutError, httpx.TimeoutException) as error:
             raise DeadlineExceeded(BACKEND, self.timeout_s, detail=f"no answer in time ({error!r})") from None
         except httpx.HTTPError as error:
@@ -228,30 +232,6 @@ class Tail:
         except _SHAPE_ERRORS as error:
             raise TailClosed(1007, f"unreadable tail frame: {error}") from None
         return TailFrame(entries, len(body.get("dropped_entries") or ()))
-
-
-async def _read_capped(response: httpx.Response, cap: int) -> bytes:
-    """The decoded body, or Unavailable once it is known to exceed ``cap`` bytes (the rest is never read).
-
-    A Content-Length over the cap is refused up front when the body is not compressed (a compressed one's
-    length says nothing of its decoded size); otherwise the decoded chunks are counted as they arrive.
-    """
-    length = response.headers.get("content-length", "")
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding in ("", "identity") and length.isdigit() and int(length) > cap:
-        raise _too_large(cap, f"HTTP {response.status_code} with Content-Length {length}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > cap:
-            raise _too_large(cap, f"HTTP {response.status_code}, more than {cap} decoded bytes; stopped reading")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(cap: int, detail: str) -> Unavailable:
-    return Unavailable(BACKEND, f"the answer is larger than {cap / 2**20:g} MiB; ask for fewer lines", detail=detail)
 
 
 def _parsed(body: bytes, parse: Callable[[Any], T]) -> T:

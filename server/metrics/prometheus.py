@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from server.backend_body import read_capped
 from server.errors import DeadlineExceeded, ServiceError, Unavailable, http_cause, network_cause, without_password
 
 BACKEND = "prometheus"
@@ -199,7 +200,7 @@ class PrometheusClient:
             # httpx's timeouts are per phase (connect, each read); this bounds the whole exchange.
             async with asyncio.timeout(self.timeout_s):
                 async with self._http.stream("POST", path, data=params) as response:
-                    body = await _read_capped(response, MAX_RESPONSE_BYTES)
+                    body = await read_capped(response, MAX_RESPONSE_BYTES, backend=BACKEND)
         except (TimeoutError, httpx.TimeoutException) as error:
             raise DeadlineExceeded(BACKEND, self.timeout_s, detail=f"no answer in time ({error!r})") from None
         except httpx.HTTPError as error:
@@ -248,30 +249,6 @@ def _cause(error: httpx.HTTPError) -> str:
     if isinstance(error, httpx.RemoteProtocolError):
         return "connection closed without a complete answer"
     return "the request failed"
-
-
-async def _read_capped(response: httpx.Response, cap: int) -> bytes:
-    """The decoded body, or Unavailable once it is known to exceed ``cap`` bytes (the rest is never read).
-
-    A Content-Length over the cap is refused up front when the body is not compressed (a compressed one's
-    length says nothing of its decoded size); otherwise the decoded chunks are counted as they arrive.
-    """
-    length = response.headers.get("content-length", "")
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding in ("", "identity") and length.isdigit() and int(length) > cap:
-        raise _too_large(cap, f"HTTP {response.status_code} with Content-Length {length}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > cap:
-            raise _too_large(cap, f"HTTP {response.status_code}, more than {cap} decoded bytes; stopped reading")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(cap: int, detail: str) -> Unavailable:
-    return Unavailable(BACKEND, f"the answer is larger than {cap / 2**20:g} MiB", detail=detail)
 
 
 def _envelope(status: int, headers: httpx.Headers, content: bytes, timeout_s: float) -> dict[str, Any]:
