@@ -151,6 +151,9 @@ class ApiSettings:
 @dataclasses.dataclass(frozen=True)
 class Config:
     grpc_addr: str = "127.0.0.1:50051"
+    # When set, PlatformService (workspaces, keys, apps: the operators' API) is served only on this second
+    # listener, so the tenants' port does not offer it at all. Empty: both services on grpc_addr.
+    admin_addr: str = ""
     db: str = dataclasses.field(default="./data/monitoring.db", repr=False)  # a URL may carry a password
     prometheus_url: str = "http://127.0.0.1:9090"
     loki_url: str = "http://127.0.0.1:3100"
@@ -194,6 +197,11 @@ class Config:
 # The environment variables are part of the public interface.
 _SETTINGS = (
     Setting("grpc_addr", "MONITORING_GRPC_ADDR", "host:port the gRPC server listens on"),
+    Setting(
+        "admin_addr",
+        "MONITORING_ADMIN_ADDR",
+        "host:port of a separate listener for PlatformService (empty: served on grpc_addr)",
+    ),
     Setting("db", "MONITORING_DB", "path of the SQLite database file, or a postgresql:// URL", file_variant=True),
     Setting("prometheus_url", "MONITORING_PROMETHEUS_URL", "base URL of Prometheus's HTTP API"),
     Setting("loki_url", "MONITORING_LOKI_URL", "base URL of Loki's HTTP API"),
@@ -237,6 +245,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             f" {_MIN_TOKEN_SECRET_BYTES} bytes long"
         )
     _check_workers(config)
+    _check_admin_addr(config)
     _check_ranges(config)
     _check_admin_token(config.admin_token)
     config = dataclasses.replace(config, tls=_read_tls(config))
@@ -246,18 +255,27 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 
 def _check_workers(config: Config) -> None:
-    """Several workers bind one address together, so it must be a fixed TCP port."""
+    """Several workers bind each address together, so each must be a fixed TCP port."""
     name = "workers (MONITORING_WORKERS or --workers)"
     if config.workers < 0:
         raise ConfigError(f"{name}: must be an integer ≥ 0 (0: one per core), got {config.workers}")
     if config.workers == 1:
         return
-    addr = config.grpc_addr
-    # Each worker would get a port of its own from port 0, and a second bind of a socket path replaces it.
-    if addr.startswith("unix") or addr.rpartition(":")[2] == "0":
+    for field in ("grpc_addr", "admin_addr") if config.admin_addr else ("grpc_addr",):
+        addr = getattr(config, field)
+        # Each worker would get a port of its own from port 0, and a second bind of a socket path replaces it.
+        if addr.startswith("unix") or addr.rpartition(":")[2] == "0":
+            raise ConfigError(
+                f"{name}: {config.workers} (0: one per core) needs a fixed TCP port in {_setting_name(field)}"
+                f" for the workers to share, got {addr!r}"
+            )
+
+
+def _check_admin_addr(config: Config) -> None:
+    if config.admin_addr and config.admin_addr == config.grpc_addr:
         raise ConfigError(
-            f"{name}: {config.workers} (0: one per core) needs a fixed TCP port in grpc_addr"
-            f" (MONITORING_GRPC_ADDR or --grpc-addr) for the workers to share, got {addr!r}"
+            f"{_setting_name('admin_addr')}: must differ from grpc_addr ({config.grpc_addr!r}),"
+            " or be empty to serve PlatformService on grpc_addr"
         )
 
 

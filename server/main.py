@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -30,7 +31,7 @@ from server.api.ratelimit import KeyRateLimiter
 from server.api.serving import watch_store
 from server.cluster.leader import Leadership, new_replica_id
 from server.cluster.workers import Policy, Supervisor, worker_count
-from server.config import Config, ConfigError
+from server.config import Config, ConfigError, TlsFiles
 from server.errors import ServiceError
 from server.logs.listing import AppLogs
 from server.logs.loki import LokiClient
@@ -54,10 +55,23 @@ _SERVER_OPTIONS: grpc.aio.ChannelArgumentType = (
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
 )
 
-SERVICE_NAMES = (
-    monitoring_pb2.DESCRIPTOR.services_by_name["MonitoringService"].full_name,
-    platform_pb2.DESCRIPTOR.services_by_name["PlatformService"].full_name,
-)
+MONITORING = monitoring_pb2.DESCRIPTOR.services_by_name["MonitoringService"].full_name
+PLATFORM = platform_pb2.DESCRIPTOR.services_by_name["PlatformService"].full_name
+SERVICE_NAMES = (MONITORING, PLATFORM)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Listener:
+    """One grpc.aio server on one address, with its own health service over the services it offers."""
+
+    addr: str
+    server: grpc.aio.Server
+    health: health_async.HealthServicer
+    services: tuple[str, ...]
+
+    @property
+    def health_names(self) -> tuple[str, ...]:
+        return ("", *self.services)
 
 
 class Runtime:
@@ -148,63 +162,83 @@ async def serve(
     stop = stop or asyncio.Event()
     store = await open_store(config.db)
     runtime = Runtime()
-    server = grpc.aio.server(options=(*_SERVER_OPTIONS, *(server_options or ())))
-    health = health_async.HealthServicer()
+    listeners: list[_Listener] = []
     try:
         authenticator = Authenticator(store, config.admin_token)
         capabilities, leadership = wire(config, store, runtime, new_replica_id())
-        monitoring_pb2_grpc.add_MonitoringServiceServicer_to_server(
-            MonitoringServicer(store, authenticator, capabilities), server
-        )
-        platform_pb2_grpc.add_PlatformServiceServicer_to_server(
-            PlatformServicer(store, authenticator, config.alerts.defaults, leadership.view), server
-        )
-        health_pb2_grpc.add_HealthServicer_to_server(health, server)
-        reflection.enable_server_reflection(
-            (
-                *SERVICE_NAMES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            server,
-        )
-        port = _listen(server, config)
-        await server.start()
+        monitoring = MonitoringServicer(store, authenticator, capabilities)
+        platform = PlatformServicer(store, authenticator, config.alerts.defaults, leadership.view)
+        options = (*_SERVER_OPTIONS, *(server_options or ()))
+        if config.admin_addr:  # the tenants' port does not offer PlatformService at all
+            listeners.append(_listener(config.grpc_addr, options, monitoring=monitoring))
+            listeners.append(_listener(config.admin_addr, options, platform=platform))
+        else:
+            listeners.append(_listener(config.grpc_addr, options, monitoring=monitoring, platform=platform))
+        ports = [_listen(listener.server, listener.addr, config.tls) for listener in listeners]
+        for listener in listeners:
+            await listener.server.start()
         # SERVING only now: the store is open and migrated, the servicers are registered.
-        for name in ("", *SERVICE_NAMES):
-            await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        runtime.spawn("store-health", watch_store(store, health, ("", *SERVICE_NAMES)))
-        log.info(
-            "replica %s listening on %s (port %d, %s), store %s",
-            leadership.replica_id,
-            config.grpc_addr,
-            port,
-            _transport(config),
-            _without_password(config.db),
-        )
+        for listener in listeners:
+            for name in listener.health_names:
+                await listener.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            runtime.spawn(f"store-health {listener.addr}", watch_store(store, listener.health, listener.health_names))
+        for listener, port in zip(listeners, ports, strict=True):
+            log.info(
+                "replica %s listening on %s (port %d, %s) for %s",
+                leadership.replica_id,
+                listener.addr,
+                port,
+                _transport(config),
+                ", ".join(name.rpartition(".")[2] for name in listener.services),
+            )
+        log.info("store %s", _without_password(config.db))
         await stop.wait()
         log.info("stopping: draining in-flight calls for up to %.1f s", config.shutdown_grace_s)
-        await health.enter_graceful_shutdown()
+        for listener in listeners:
+            await listener.health.enter_graceful_shutdown()
         await runtime.drain()
-        await server.stop(config.shutdown_grace_s)
+        await asyncio.gather(*(listener.server.stop(config.shutdown_grace_s) for listener in listeners))
     finally:
-        await server.stop(None)
+        for listener in listeners:
+            await listener.server.stop(None)
         await runtime.close()
         await store.close()
         log.info("stopped")
 
 
-def _listen(server: grpc.aio.Server, config: Config) -> int:
-    """Binds ``grpc_addr``: plaintext by default, TLS with the configured files (mutual with a client CA)."""
-    tls = config.tls
+def _listener(
+    addr: str,
+    options: grpc.aio.ChannelArgumentType,
+    *,
+    monitoring: MonitoringServicer | None = None,
+    platform: PlatformServicer | None = None,
+) -> _Listener:
+    """A server offering the given services, health and reflection (over what it offers only)."""
+    server = grpc.aio.server(options=options)
+    health = health_async.HealthServicer()
+    services: list[str] = []
+    if monitoring is not None:
+        monitoring_pb2_grpc.add_MonitoringServiceServicer_to_server(monitoring, server)
+        services.append(MONITORING)
+    if platform is not None:
+        platform_pb2_grpc.add_PlatformServiceServicer_to_server(platform, server)
+        services.append(PLATFORM)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection((*services, health_name, reflection.SERVICE_NAME), server)
+    return _Listener(addr, server, health, tuple(services))
+
+
+def _listen(server: grpc.aio.Server, addr: str, tls: TlsFiles | None) -> int:
+    """Binds ``addr``: plaintext by default, TLS with the configured files (mutual with a client CA)."""
     if tls is None:
-        return server.add_insecure_port(config.grpc_addr)
+        return server.add_insecure_port(addr)
     credentials = grpc.ssl_server_credentials(
         [(tls.private_key, tls.certificate_chain)],
         root_certificates=tls.client_ca,
         require_client_auth=tls.client_ca is not None,
     )
-    return server.add_secure_port(config.grpc_addr, credentials)
+    return server.add_secure_port(addr, credentials)
 
 
 def _transport(config: Config) -> str:

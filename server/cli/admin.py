@@ -1,7 +1,10 @@
 """``monitoring-admin``: a command line over PlatformService for operators and the local demo.
 
-The server address and admin token come from ``--addr``/``--token`` or ``MONITORING_GRPC_ADDR`` /
-``MONITORING_ADMIN_TOKEN``. ``create-key`` prints the key's secret once, on its own line.
+The server address and admin token come from ``--addr``/``--token`` or the environment: the admin listener
+``MONITORING_ADMIN_ADDR`` when it is set, else ``MONITORING_GRPC_ADDR``, and ``MONITORING_ADMIN_TOKEN``. Over TLS,
+``--tls-ca`` names the CA that signed the server's certificate, and ``--tls-cert``/``--tls-key`` a client
+certificate for mutual TLS (or ``MONITORING_ADMIN_TLS_CA``, ``_CERT``, ``_KEY``). ``create-key`` prints the key's
+secret once, on its own line.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import pathlib
 import sys
 from collections.abc import Sequence
 
@@ -35,8 +39,13 @@ def _time(text: str) -> timestamp_pb2.Timestamp:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="monitoring-admin", description=__doc__.split("\n\n")[0])
-    p.add_argument("--addr", default=os.environ.get("MONITORING_GRPC_ADDR", "127.0.0.1:50051"))
-    p.add_argument("--token", default=os.environ.get("MONITORING_ADMIN_TOKEN", ""), help="admin token")
+    env = os.environ.get
+    addr = env("MONITORING_ADMIN_ADDR") or env("MONITORING_GRPC_ADDR") or "127.0.0.1:50051"
+    p.add_argument("--addr", default=addr, help="host:port of the server's admin listener (or its only one)")
+    p.add_argument("--token", default=env("MONITORING_ADMIN_TOKEN", ""), help="admin token")
+    p.add_argument("--tls-ca", default=env("MONITORING_ADMIN_TLS_CA", ""), help="PEM file: use TLS, trust this CA")
+    p.add_argument("--tls-cert", default=env("MONITORING_ADMIN_TLS_CERT", ""), help="PEM client certificate (mTLS)")
+    p.add_argument("--tls-key", default=env("MONITORING_ADMIN_TLS_KEY", ""), help="PEM client key (mTLS)")
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("evaluator-lease", help="which replica runs the evaluator, as the answering replica sees it")
@@ -75,8 +84,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _channel(ns: argparse.Namespace) -> grpc.aio.Channel:
+    """Plaintext unless a TLS file is given; a client certificate needs its key."""
+    if not (ns.tls_ca or ns.tls_cert or ns.tls_key):
+        return grpc.aio.insecure_channel(ns.addr)
+    if bool(ns.tls_cert) != bool(ns.tls_key):
+        raise SystemExit("monitoring-admin: --tls-cert and --tls-key go together")
+    try:
+        ca, cert, key = (
+            pathlib.Path(path).read_bytes() if path else None for path in (ns.tls_ca, ns.tls_cert, ns.tls_key)
+        )
+    except OSError as error:
+        raise SystemExit(f"monitoring-admin: cannot read {error.filename}: {error.strerror}") from None
+    # Without --tls-ca the system's trusted roots verify the server.
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+    return grpc.aio.secure_channel(ns.addr, credentials)
+
+
 async def _call(ns: argparse.Namespace) -> message.Message:
-    async with grpc.aio.insecure_channel(ns.addr) as channel:
+    async with _channel(ns) as channel:
         stub = platform_pb2_grpc.PlatformServiceStub(channel)
         metadata = (("authorization", f"Bearer {ns.token}"),)
         match ns.command:

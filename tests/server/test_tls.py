@@ -324,3 +324,18 @@ def test_https_through_the_edge_to_the_tls_server(tls_server: str, pki: Pki, tmp
     finally:
         status = edge.stop()
     assert status == 0  # a graceful stop, TLS listener and channel included
+
+
+def test_monitoring_admin_over_mutual_tls(tls_server: str, pki: Pki) -> None:
+    def admin(*tls: str | pathlib.Path) -> subprocess.CompletedProcess[str]:
+        argv = [str(BIN / "monitoring-admin"), "--addr", tls_server, "--token", ADMIN_TOKEN, *map(str, tls)]
+        return subprocess.run([*argv, "create-workspace", "ws_tls_cli"], capture_output=True, text=True, timeout=30)
+
+    done = admin("--tls-ca", pki.ca, "--tls-cert", pki.client_cert, "--tls-key", pki.client_key)
+    assert done.returncode == 0, done.stderr
+    assert '"id": "ws_tls_cli"' in done.stdout
+    without_certificate = admin("--tls-ca", pki.ca)
+    assert without_certificate.returncode == 1
+    assert without_certificate.stderr.startswith("error: UNAVAILABLE")
+    half = admin("--tls-ca", pki.ca, "--tls-cert", pki.client_cert)
+    assert "--tls-cert and --tls-key go together" in half.stderr
