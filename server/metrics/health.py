@@ -254,8 +254,10 @@ class HealthService:
             return reply
         reply.status = enum_from_json(pb.HealthStatus.DESCRIPTOR, snapshot.status)  # type: ignore[assignment]
         reply.reasons.extend(snapshot.reasons)
-        if snapshot.status is not HealthStatus.UNKNOWN and snapshot.up_since_ns is not None:
-            reply.uptime = (snapshot.checked_ns - snapshot.up_since_ns) // NS_PER_S
+        if snapshot.status is not HealthStatus.UNKNOWN:
+            # The contract: a number whenever the app has data, 0 when no instance is up (no run under way).
+            up_since_ns = snapshot.up_since_ns
+            reply.uptime = 0 if up_since_ns is None else (snapshot.checked_ns - up_since_ns) // NS_PER_S
         if snapshot.instance_count is not None:
             reply.instance_count = snapshot.instance_count
         if snapshot.error_rate is not None:

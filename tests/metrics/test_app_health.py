@@ -53,7 +53,9 @@ async def test_status_and_reasons_follow_the_data(metrics_tenant: Tenant, backfi
         elapsed = int(time.time()) - backfilled.now
         assert traffic.up_for_s - 600 <= reply.uptime - elapsed <= traffic.up_for_s + 60
     else:
-        assert not reply.HasField("uptime")
+        # The contract: a number whenever the app has data; 0 while no instance is up (was null: issue 14, item 4).
+        assert reply.HasField("uptime")
+        assert reply.uptime == 0
 
 
 async def test_every_status_occurs(metrics_tenant: Tenant) -> None:
