@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from testing.platform import Tenant
-from testing.prometheus import Series
+from testing.prometheus import PrometheusProcess, Series
 
 WORKSPACE = "ws_metrics"
 OTHER_WORKSPACE = "ws_neighbour"
@@ -254,3 +254,12 @@ async def seed_apps(tenant: Tenant) -> None:
         await tenant.add_app(app, service_name=f"{app}-svc")
     await tenant.record("deploy", "app_healthy", "dep_1", pb.OPERATION_STATUS_SUCCEEDED, DEPLOYED_NS)
     await tenant.record("deploy", "app_healthy", "dep_2", pb.OPERATION_STATUS_FAILED, DEPLOYED_NS + 10**12)
+
+
+@dataclasses.dataclass(frozen=True)
+class Backfilled:
+    """A real Prometheus holding :func:`dataset` as of ``now`` (the session's ``backfilled`` fixture)."""
+
+    now: int
+    model: FullApp
+    prometheus: PrometheusProcess

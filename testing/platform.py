@@ -64,8 +64,11 @@ class Tenant:
         )
 
 
-async def new_tenant(channel: grpc.aio.Channel, workspace_id: str | None = None) -> Tenant:
-    platform = platform_pb2_grpc.PlatformServiceStub(channel)
+async def new_tenant(
+    channel: grpc.aio.Channel, workspace_id: str | None = None, *, admin: grpc.aio.Channel | None = None
+) -> Tenant:
+    """A new workspace and key; ``admin`` is the channel to PlatformService when it has a listener of its own."""
+    platform = platform_pb2_grpc.PlatformServiceStub(admin or channel)
     workspace_id = workspace_id or unique_id("ws")
     await platform.CreateWorkspace(ppb.CreateWorkspaceRequest(workspace_id=workspace_id), metadata=ADMIN)
     created = await platform.CreateApiKey(

@@ -1,9 +1,8 @@
-"""One real Prometheus over backfilled data (testing/metrics_data.py) and one real server reading it."""
+"""One real server reading the session's backfilled Prometheus (``backfilled``, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import pathlib
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -13,27 +12,11 @@ import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from testing import metrics_data as data
-from testing.metrics_data import seed_apps
+from testing.metrics_data import Backfilled, seed_apps
 from testing.platform import Tenant, new_tenant
 from testing.procs import ServerProcess, running_server
-from testing.prometheus import PrometheusProcess, running_prometheus
 
 EVAL_INTERVAL_S = 0.5
-
-
-@dataclasses.dataclass(frozen=True)
-class Backfilled:
-    now: int
-    model: data.FullApp
-    prometheus: PrometheusProcess
-
-
-@pytest.fixture(scope="session")
-def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]:
-    now = int(time.time())
-    model, series = data.dataset(now)
-    with running_prometheus(tmp_path_factory.mktemp("prometheus"), series) as prometheus:
-        yield Backfilled(now, model, prometheus)
 
 
 @pytest.fixture(scope="session")
