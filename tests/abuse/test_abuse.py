@@ -282,10 +282,10 @@ async def test_one_workspace_flooding_streams_is_refused_and_another_keeps_its_l
             assert "apps" in over.json()["error"]["message"], over.json()
 
         # The other workspace opens its stream and sees a pushed line promptly.
+        opened_tails = int(stack.loki.stats()["tails_opened"])  # before: the tail may open before the headers
         calm_stream = await held.enter_async_context(opened(http, app_path(calm, calm_app, "logs/stream"), calm.key))
         assert calm_stream.status_code == 200
         reader = events(calm_stream)
-        opened_tails = int(stack.loki.stats()["tails_opened"])
         first = asyncio.create_task(next_line(reader, within=15))
         await until(lambda: int(stack.loki.stats()["tails_opened"]) > opened_tails or first.done())
         stack.loki.push([{"stream": labels(calm, calm_app), "values": [[time.time_ns(), "calm and live"]]}])
