@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
@@ -22,6 +23,7 @@ from google.protobuf import timestamp_pb2
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
 from server.errors import InvalidArgument, Unavailable
+from server.logs import filters
 from server.logs.entries import NS, SignerSource, canonical
 from server.logs.logql import LabelScheme, Severity
 from server.logs.loki import BACKEND, MAX_ENTRIES, MAX_QUERY_LENGTH_NS, Entry, LokiClient
@@ -40,6 +42,14 @@ PREFETCH_TTL_S = 30.0  # a next page older than this is fetched again
 Page = tuple[list[Entry], PagePosition | None]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Query:
+    """What one listing asks Loki for: the LogQL and the direction (pages differ for each)."""
+
+    logql: str
+    newest_first: bool
+
+
 def to_response(entries: Sequence[Entry], scheme: LabelScheme) -> pb.ListAppLogsResponse:
     """A page as a response; the severity is worked out once per stream, and entries are filled in place
     (about twice as fast as building LogEntry messages and copying them in)."""
@@ -55,9 +65,12 @@ def to_response(entries: Sequence[Entry], scheme: LabelScheme) -> pb.ListAppLogs
     return response
 
 
-def _check_window(entries: Sequence[Entry], start: int, end: int) -> None:
+def _check_window(entries: Sequence[Entry], start: int, end: int, *, newest_first: bool = True) -> None:
     """Exact paging relies on Loki's window rule (start inclusive, end exclusive): check it, never guess."""
-    if entries and not (start <= entries[-1].ts and entries[0].ts < end):
+    if not entries:
+        return
+    oldest, newest = (entries[-1], entries[0]) if newest_first else (entries[0], entries[-1])
+    if not (start <= oldest.ts and newest.ts < end):
         raise Unavailable(BACKEND, f"query_range returned entries outside the requested window [{start}, {end})")
 
 
@@ -87,17 +100,23 @@ class AppLogs:
         self._max_entries = max_entries
         self._clock = clock
         # Next pages fetched ahead for callers that are paging through: (query, position, limit) → task.
-        self._ahead: collections.OrderedDict[tuple[str, PagePosition, int], tuple[float, asyncio.Task[Page]]] = (
+        self._ahead: collections.OrderedDict[tuple[_Query, PagePosition, int], tuple[float, asyncio.Task[Page]]] = (
             collections.OrderedDict()
         )
-        self._depth: dict[tuple[str, PagePosition, int], int] = {}
+        self._depth: dict[tuple[_Query, PagePosition, int], int] = {}
 
     async def list_logs(self, app: App, request: pb.ListAppLogsRequest) -> pb.ListAppLogsResponse:
         limit = validation.limit("limit", request.limit, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
         start = timestamp_ns("start_time", request.start_time) if request.HasField("start_time") else None
         end = timestamp_ns("end_time", request.end_time) if request.HasField("end_time") else None
+        kept = filters.from_request(request)
+        direction = validation.require_enum(
+            "direction", request.direction, pb.LogDirection.DESCRIPTOR, default=pb.LOG_DIRECTION_NEWEST_FIRST
+        )
+        newest_first = direction == pb.LOG_DIRECTION_NEWEST_FIRST
         # The token is bound to the filters as the client sent them (not to the resolved "now").
-        digest = query_digest("logs", app.workspace_id, app.id, request.severity, start, end)
+        extra = kept.extra_digest_parts() + (() if newest_first else ("oldest_first",))
+        digest = query_digest("logs", app.workspace_id, app.id, request.severity, start, end, *extra)
         signer = await self._signer()
         if request.page_token:
             try:
@@ -105,8 +124,8 @@ class AppLogs:
             except BadToken as error:
                 raise InvalidArgument("page_token", str(error)) from None
         else:
-            position = self._first_position(start, end)
-        query = self._scheme.selector(app.workspace_id, app.id, request.severity)
+            position = self._first_position(start, end, newest_first)
+        query = _Query(kept.logql(self._scheme, app.workspace_id, app.id), newest_first)
         entries, following = await self._prefetched_or_fetch(query, position, limit)
         response = to_response(entries, self._scheme)
         if following is not None:
@@ -117,7 +136,7 @@ class AppLogs:
                 self._prefetch(query, following, limit)
         return response
 
-    def _prefetch(self, query: str, position: PagePosition, limit: int, depth: int = PREFETCH_DEPTH) -> None:
+    def _prefetch(self, query: _Query, position: PagePosition, limit: int, depth: int = PREFETCH_DEPTH) -> None:
         """Starts fetching the page at ``position`` unless it is already on its way; once it is in, the
         page after it follows, ``depth`` pages ahead in all (Loki stays busy while the caller reads)."""
         key = (query, position, limit)
@@ -134,7 +153,7 @@ class AppLogs:
         elif ahead[1].done():
             self._chain(key, ahead[1])
 
-    def _chain(self, key: tuple[str, PagePosition, int], task: asyncio.Task[Page]) -> None:
+    def _chain(self, key: tuple[_Query, PagePosition, int], task: asyncio.Task[Page]) -> None:
         if task.cancelled() or task.exception() is not None:  # retrieving it marks it seen
             return
         depth = self._depth.get(key, 1)
@@ -142,7 +161,7 @@ class AppLogs:
         if depth > 1 and following is not None and key in self._ahead:
             self._prefetch(key[0], following, key[2], depth - 1)
 
-    async def _prefetched_or_fetch(self, query: str, position: PagePosition, limit: int) -> Page:
+    async def _prefetched_or_fetch(self, query: _Query, position: PagePosition, limit: int) -> Page:
         ahead = self._ahead.pop((query, position, limit), None)
         self._depth.pop((query, position, limit), None)
         if ahead is not None and time.monotonic() - ahead[0] <= PREFETCH_TTL_S:
@@ -160,7 +179,7 @@ class AppLogs:
         self._ahead.clear()
         self._depth.clear()
 
-    def _first_position(self, start: int | None, end: int | None) -> PagePosition:
+    def _first_position(self, start: int | None, end: int | None, newest_first: bool) -> PagePosition:
         if end is None:
             end = self._clock()
             if start is not None and start > end:
@@ -172,11 +191,18 @@ class AppLogs:
         if end - start > MAX_QUERY_LENGTH_NS:
             hours = MAX_QUERY_LENGTH_NS // (3600 * NS)
             raise InvalidArgument("start_time", f"the window from start_time to end_time may span at most {hours}h")
-        # Nothing newer than end - 1 is wanted, and nothing at end - 1 was served yet.
-        return PagePosition(start, end, end - 1, 0)
+        if newest_first:  # nothing newer than end - 1 is wanted, and nothing at end - 1 was served yet
+            return PagePosition(start, end, end - 1, 0)
+        return PagePosition(start, end, start, 0)  # nothing older than start, nothing at start served yet
 
-    async def _page(self, query: str, pos: PagePosition, limit: int) -> Page:
+    async def _page(self, query: _Query, pos: PagePosition, limit: int) -> Page:
         """One page from ``pos``, and the position after it (None when the window is exhausted)."""
+        if query.newest_first:
+            return await self._page_backward(query, pos, limit)
+        return await self._page_forward(query, pos, limit)
+
+    async def _page_backward(self, query: _Query, pos: PagePosition, limit: int) -> Page:
+        """Newest first: ``boundary_ns`` is the newest timestamp not yet wholly served."""
         out: list[Entry] = []
         upper = pos.boundary_ns + 1  # exclusive end of what is still unserved (boundary group aside)
         if pos.served > 0:
@@ -190,7 +216,9 @@ class AppLogs:
             return out, None
         # One more than needed tells whether anything follows this page.
         batch = canonical(
-            await self._loki.query_range(query, start_ns=pos.start_ns, end_ns=upper, limit=remaining + 1, forward=False)
+            await self._loki.query_range(
+                query.logql, start_ns=pos.start_ns, end_ns=upper, limit=remaining + 1, forward=False
+            )
         )
         _check_window(batch, pos.start_ns, upper)
         if len(batch) <= remaining:
@@ -200,27 +228,63 @@ class AppLogs:
         cut_ts = batch[remaining - 1].ts
         newer = [e for e in batch if e.ts > cut_ts]
         need = remaining - len(newer)
-        if batch[remaining].ts == cut_ts:
-            # The group at cut_ts may hold more entries than Loki chose to return: fetch all of it.
-            group = await self._group(query, cut_ts)
-            if len(group) < sum(1 for e in batch if e.ts == cut_ts):
-                raise Unavailable(
-                    BACKEND, f"query_range for [{cut_ts}, {cut_ts + 1}) returned fewer entries than before"
-                )
-        else:
-            group = [e for e in batch if e.ts == cut_ts]
+        group = await self._whole_group(query, batch, remaining, cut_ts)
         out.extend(newer)
         out.extend(group[:need])
         if need >= len(group):
             return out, PagePosition(pos.start_ns, pos.end_ns, cut_ts - 1, 0)
         return out, PagePosition(pos.start_ns, pos.end_ns, cut_ts, need)
 
-    async def _group(self, query: str, ts: int) -> list[Entry]:
+    async def _page_forward(self, query: _Query, pos: PagePosition, limit: int) -> Page:
+        """Oldest first, the mirror image: ``boundary_ns`` is the oldest timestamp not yet wholly served."""
+        out: list[Entry] = []
+        lower = pos.boundary_ns  # inclusive start of what is still unserved (boundary group aside)
+        if pos.served > 0:
+            rest = (await self._group(query, pos.boundary_ns))[pos.served :]
+            if len(rest) > limit:
+                return rest[:limit], PagePosition(pos.start_ns, pos.end_ns, pos.boundary_ns, pos.served + limit)
+            out.extend(rest)
+            lower = pos.boundary_ns + 1
+        remaining = limit - len(out)
+        if lower >= pos.end_ns:
+            return out, None
+        batch = canonical(
+            await self._loki.query_range(
+                query.logql, start_ns=lower, end_ns=pos.end_ns, limit=remaining + 1, forward=True
+            ),
+            newest_first=False,
+        )
+        _check_window(batch, lower, pos.end_ns, newest_first=False)
+        if len(batch) <= remaining:
+            return out + batch, None
+        if remaining == 0:
+            return out, PagePosition(pos.start_ns, pos.end_ns, lower, 0)
+        cut_ts = batch[remaining - 1].ts
+        older = [e for e in batch if e.ts < cut_ts]
+        need = remaining - len(older)
+        group = await self._whole_group(query, batch, remaining, cut_ts)
+        out.extend(older)
+        out.extend(group[:need])
+        if need >= len(group):
+            return out, PagePosition(pos.start_ns, pos.end_ns, cut_ts + 1, 0)
+        return out, PagePosition(pos.start_ns, pos.end_ns, cut_ts, need)
+
+    async def _whole_group(self, query: _Query, batch: list[Entry], remaining: int, cut_ts: int) -> list[Entry]:
+        """The entries at ``cut_ts``: from the batch, or, when the batch may hold only part of them (the entry
+        after the cut shares the timestamp), all of them fetched with a one-nanosecond query."""
+        if batch[remaining].ts != cut_ts:
+            return [e for e in batch if e.ts == cut_ts]
+        group = await self._group(query, cut_ts)
+        if len(group) < sum(1 for e in batch if e.ts == cut_ts):
+            raise Unavailable(BACKEND, f"query_range for [{cut_ts}, {cut_ts + 1}) returned fewer entries than before")
+        return group
+
+    async def _group(self, query: _Query, ts: int) -> list[Entry]:
         """Every entry at exactly ``ts``, in canonical order."""
         streams = await self._loki.query_range(
-            query, start_ns=ts, end_ns=ts + 1, limit=self._max_entries, forward=False
+            query.logql, start_ns=ts, end_ns=ts + 1, limit=self._max_entries, forward=not query.newest_first
         )
-        group = canonical(streams)
+        group = canonical(streams, newest_first=query.newest_first)
         _check_window(group, ts, ts + 1)
         if len(group) >= self._max_entries:
             raise Unavailable(

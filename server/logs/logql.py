@@ -71,21 +71,34 @@ class LabelScheme:
     level_fallback_label: str = "detected_level"
 
     def selector(self, workspace_id: str, app_id: str, severity: Severity = pb.SEVERITY_UNSPECIFIED) -> str:
-        """The LogQL query for one app's lines, optionally of exactly one severity.
+        """The LogQL query for one app's lines, optionally of exactly one severity."""
+        return self.streams(workspace_id, app_id) + self.severity_filter(severity)
 
-        The ids were validated (server.validation) and are quoted anyway. The severity filter uses the
-        level label, and the fallback label only where the level label is empty, like :meth:`severity`.
+    def streams(self, workspace_id: str, app_id: str) -> str:
+        """The stream selector of one app. The ids were validated (server.validation) and are quoted anyway."""
+        return f"{{{self.workspace_label}={quote(workspace_id)}, {self.app_label}={quote(app_id)}}}"
+
+    def severity_filter(
+        self, severity: Severity = pb.SEVERITY_UNSPECIFIED, min_severity: Severity = pb.SEVERITY_UNSPECIFIED
+    ) -> str:
+        """The label filter stage keeping exactly ``severity``, or else ``min_severity`` and worse; "" for all.
+
+        It reads the level label, and the fallback label only where the level label is empty, like
+        :meth:`severity`. INFO is every word that is not one of the others (unknown words included).
         """
-        query = f"{{{self.workspace_label}={quote(workspace_id)}, {self.app_label}={quote(app_id)}}}"
-        if severity == pb.SEVERITY_UNSPECIFIED:
-            return query
+        if severity:
+            kept = {severity}
+        elif min_severity > pb.SEVERITY_DEBUG:
+            kept = {s for s in pb.Severity.values() if s >= min_severity}
+        else:
+            return ""
         primary, fallback = self.level_label, self.level_fallback_label
-        if severity == pb.SEVERITY_INFO:
-            # INFO is everything that is not one of the other words (unknown words included).
-            others = quote("(?i)(" + "|".join(w for words in LEVEL_WORDS.values() for w in words) + ")")
-            return f'{query} | ({primary}!="" and {primary}!~{others}) or ({primary}="" and {fallback}!~{others})'
-        words = quote("(?i)(" + "|".join(LEVEL_WORDS[severity]) + ")")
-        return f'{query} | {primary}=~{words} or ({primary}="" and {fallback}=~{words})'
+        if pb.SEVERITY_INFO in kept:
+            dropped = [w for s, words in LEVEL_WORDS.items() if s not in kept for w in words]
+            others = quote("(?i)(" + "|".join(dropped) + ")")
+            return f' | ({primary}!="" and {primary}!~{others}) or ({primary}="" and {fallback}!~{others})'
+        words = quote("(?i)(" + "|".join(w for s in sorted(kept) for w in LEVEL_WORDS[s]) + ")")
+        return f' | {primary}=~{words} or ({primary}="" and {fallback}=~{words})'
 
     def severity(self, labels: Mapping[str, str]) -> Severity:
         return severity_of(labels.get(self.level_label) or labels.get(self.level_fallback_label) or "")

@@ -1,9 +1,9 @@
 """StreamAppLogs: a fan-out hub over Loki's ``/tail`` WebSocket.
 
 - One :class:`_Upstream` per (workspace, app) reads one Loki tail of the app's whole selector and fans out to
-  every subscriber of this server, applying each subscriber's severity filter here (LabelScheme.severity, the
-  rule the LogQL filter of a replay uses); it is opened by the first subscriber and closed ``linger_s`` after
-  the last. Cursors stay per (app, severity): their digest binds the severity.
+  every subscriber of this server, applying each subscriber's filters here (severity, ``q``, ``regex``:
+  server/logs/filters.py, the rules the LogQL of a replay uses); it is opened by the first subscriber and
+  closed ``linger_s`` after the last. Cursors stay per (app, filters): their digest binds the filters.
 - Loki's tail slots (10 per tenant, shared by every workspace) are a budget: at most ``max_upstream_tails``
   upstreams per process and ``max_tailed_apps_per_workspace`` tailed apps per workspace. A stream that would
   need one more is refused at once (RESOURCE_EXHAUSTED with a retry delay); an upstream lingering after its
@@ -41,8 +41,10 @@ from typing import Protocol
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.config import TailSettings
 from server.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, ServiceError, Unavailable
+from server.logs import filters
 from server.logs.entries import NS, SignerSource, canonical, to_proto
-from server.logs.logql import LabelScheme, Severity
+from server.logs.filters import LogFilter
+from server.logs.logql import LabelScheme
 from server.logs.loki import BACKEND, MAX_ENTRIES, MAX_FUTURE_NS, MAX_QUERY_LENGTH_NS, Entry, LokiClient, TailClosed
 from server.logs.tokens import BadToken, Signer, StreamPosition, advance, entry_digest, query_digest
 from server.store.records import App
@@ -104,9 +106,9 @@ _GAP_BYTES = 64  # a gap notice with its cursor, about
 
 
 class _Subscriber:
-    def __init__(self, capacity: int, max_bytes: int, room: asyncio.Event, severity: Severity, digest: bytes):
-        self.severity = severity  # SEVERITY_UNSPECIFIED: every entry
-        self.digest = digest  # of its query (workspace, app, severity): its cursors are signed with it
+    def __init__(self, capacity: int, max_bytes: int, room: asyncio.Event, kept: LogFilter, digest: bytes):
+        self.kept = None if kept == LogFilter() else kept  # None: every entry, without a check per entry
+        self.digest = digest  # of its query (workspace, app, filters): its cursors are signed with it
         self.capacity = capacity
         self.max_bytes = max_bytes
         self.room = room  # set whenever this subscriber takes an item (the back-fill paces on it)
@@ -219,13 +221,13 @@ class _Upstream:
 
     # -- subscribers -----------------------------------------------------------------------------
 
-    def subscribe(self, severity: Severity, digest: bytes) -> _Subscriber:
+    def subscribe(self, kept: LogFilter, digest: bytes) -> _Subscriber:
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
         self.idle_since = None
         settings = self.hub.settings
-        subscriber = _Subscriber(settings.buffer, settings.buffer_bytes, self.room, severity, digest)
+        subscriber = _Subscriber(settings.buffer, settings.buffer_bytes, self.room, kept, digest)
         self.subscribers.add(subscriber)
         return subscriber
 
@@ -262,10 +264,10 @@ class _Upstream:
     # -- delivery --------------------------------------------------------------------------------
 
     def deliver(self, entries: Iterable[Entry]) -> None:
-        """Hands each new entry to the subscribers whose severity filter it passes.
+        """Hands each new entry to the subscribers whose filters (severity, ``q``, ``regex``) it passes.
 
-        The position advances over every entry, whichever severity: a filtered subscriber's cursor at it is
-        still exact, since its replay asks Loki for its severity only (the other entries are not in it)."""
+        The position advances over every entry, whichever passes: a filtered subscriber's cursor at it is
+        still exact, since its replay asks Loki for its filters only (the other entries are not in it)."""
         for entry in entries:
             identity = entry.identity
             if identity in self._ledger:
@@ -276,9 +278,10 @@ class _Upstream:
                 heapq.heappush(self._ledger_heap, (entry.ts, identity))
             self.position = advance(self.position, [identity])
             proto = to_proto(entry, self.hub.scheme)
-            events: dict[bytes, _Event] = {}  # one message per cursor digest (at most: unfiltered, its severity)
+            events: dict[bytes, _Event] = {}  # one message per cursor digest (per distinct filter)
             for subscriber in self.subscribers:
-                if subscriber.severity and subscriber.severity != proto.severity:
+                kept = subscriber.kept
+                if kept is not None and not (kept.keeps_severity(proto.severity) and kept.keeps_line(entry.line)):
                     continue
                 event = events.get(subscriber.digest)
                 if event is None:
@@ -591,7 +594,8 @@ class TailHub:
         outright. Without a ``caller`` the stream counts towards ``max_streams`` only, and ends silently.
         """
         signer = await self._signer()
-        digest = query_digest("stream", app.workspace_id, app.id, request.severity)
+        kept = filters.from_request(request)
+        digest = query_digest("stream", app.workspace_id, app.id, request.severity, *kept.extra_digest_parts())
         resume: StreamPosition | None = None
         if request.cursor:
             try:
@@ -601,7 +605,7 @@ class TailHub:
         if self._closed:
             raise Unavailable("log stream", "the server is shutting down")
         viewer = self._admit(caller, request.cursor, (app.workspace_id, app.id))
-        stream = self._stream(app, request, signer, digest, resume, viewer)
+        stream = self._stream(app, kept, signer, digest, resume, viewer)
         # A stream never iterated (its call failed before the first read) gives its place back too.
         weakref.finalize(stream, viewer.release).atexit = False
         return stream
@@ -735,7 +739,7 @@ class TailHub:
     async def _stream(
         self,
         app: App,
-        request: pb.StreamAppLogsRequest,
+        kept: LogFilter,
         signer: Signer,
         digest: bytes,
         resume: StreamPosition | None,
@@ -748,9 +752,9 @@ class TailHub:
             key = viewer.app
             upstream = self._upstreams.get(key)
             if upstream is None:
-                query = self.scheme.selector(app.workspace_id, app.id)  # every severity: filtered per subscriber
+                query = self.scheme.selector(app.workspace_id, app.id)  # every entry: filtered per subscriber
                 upstream = self._upstreams[key] = _Upstream(self, key, query, signer)
-            subscriber = upstream.subscribe(request.severity, digest)
+            subscriber = upstream.subscribe(kept, digest)
             viewer.attach(subscriber)
             if resume is None:
                 viewer.cursor = signer.cursor(digest, upstream.joined_at())
@@ -760,7 +764,7 @@ class TailHub:
                 own: StreamPosition | None = None
                 if resume is not None:
                     own = resume
-                    replay_query = self.scheme.selector(app.workspace_id, app.id, request.severity)
+                    replay_query = kept.logql(self.scheme, app.workspace_id, app.id)
                     resumed = self._resume(upstream, replay_query, resume, replayed, signer, digest)
                     async for message, identity in resumed:
                         if viewer.ending is not None:
@@ -804,7 +808,7 @@ class TailHub:
         digest: bytes,
     ) -> AsyncIterator[tuple[pb.StreamAppLogsResponse, Identity | None]]:
         """What a resumed stream sends before it goes live: a ``cursor_expired`` gap when Loki cannot be asked
-        back to the cursor, then the replay of ``query`` (the stream's severity only) up to where ``upstream``
+        back to the cursor, then the replay of ``query`` (the stream's filters only) up to where ``upstream``
         takes over, noting in ``replayed`` the entries the upstream could still send."""
         since = _replay_start(resume)
         if resume.ts < since:

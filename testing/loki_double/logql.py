@@ -1,17 +1,25 @@
 """The part of LogQL the double understands: a stream selector, line filters and label filter expressions.
 
-Strings follow Go rules (double-quoted with escapes, or raw backtick strings); regex matchers are fully
-anchored, line-filter regexes are not. Parse errors read like Loki's: ``parse error at line 1, col C: …``.
+Strings follow Go rules (double-quoted with escapes, or raw backtick strings); regexes are RE2 (the syntax of
+Go's regexp, which Loki uses); regex matchers are fully anchored, line-filter regexes are not. Parse errors
+read like Loki's: ``parse error at line 1, col C: …``.
 Unsupported syntax is a parse error too, so a query the double cannot evaluate never silently matches.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
+
+import re2
 
 Labels = Mapping[str, str]
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
 
 _IDENT = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _OPS = ("=~", "!~", "!=", "|=", "|~", "=", "|", "{", "}", "(", ")", ",")
@@ -46,7 +54,7 @@ class Matcher:
             return actual == self.value
         if self.op == "!=":
             return actual != self.value
-        found = re.fullmatch(self.value, actual) is not None
+        found = _compile(self.value, 0).fullmatch(actual) is not None
         return found if self.op == "=~" else not found
 
 
@@ -211,11 +219,18 @@ class _EmptyMatchers(Exception):
         return EMPTY_MATCHER_ERROR
 
 
-def _compile(pattern: str, col: int) -> re.Pattern[str]:
+def _compile(pattern: str, col: int) -> Any:
+    """An RE2 pattern, as Go's regexp (which Loki uses) reads it; the same pattern is compiled once."""
     try:
-        return re.compile(pattern)
-    except re.error as error:
-        raise ParseError(col, f"invalid regex: {error}") from None
+        return _compiled(pattern)
+    except re2.error as error:
+        reason = error.args[0].decode(errors="replace") if error.args and isinstance(error.args[0], bytes) else error
+        raise ParseError(col, f"invalid regex: {reason}") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> Any:
+    return re2.compile(pattern, options=_RE2_OPTIONS)
 
 
 def _line_filter(op: str, needle: str, col: int) -> Callable[[Labels, str], bool]:

@@ -62,9 +62,15 @@ def test_parameters_are_the_documented_names_with_their_allowed_values() -> None
         ("query", "pageToken"),
         ("query", "startTime"),
         ("query", "endTime"),
+        ("query", "q"),
+        ("query", "regex"),
+        ("query", "minSeverity"),
+        ("query", "direction"),
         ("header", "Grpc-Timeout"),
     }
     assert params[("query", "severity")]["enum"] == ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    assert params[("query", "minSeverity")]["enum"] == ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    assert params[("query", "direction")]["enum"] == ["newest_first", "oldest_first"]
     assert params[("query", "startTime")] == {"type": "string", "format": "date-time"}
     alerts = DOC["paths"]["/api/v1/workspaces/{workspace_id}/monitoring/alerts"]["get"]
     assert {p["name"] for p in alerts["parameters"] if p["in"] == "query"} == {"appId", "resolved", "limit"}

@@ -9,6 +9,7 @@ import pathlib
 import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -35,9 +36,10 @@ class Subscription:
         severity: int = 0,
         read: bool = True,
         stub: monitoring_pb2_grpc.MonitoringServiceStub | None = None,
+        **filters: Any,
     ):
         request = pb.StreamAppLogsRequest(
-            workspace_id=tenant.workspace_id, app_id=app_id, cursor=cursor, severity=severity
+            workspace_id=tenant.workspace_id, app_id=app_id, cursor=cursor, severity=severity, **filters
         )
         self.call = (stub or tenant.monitoring).StreamAppLogs(request, metadata=tenant.auth)
         self.messages: list[pb.StreamAppLogsResponse] = []

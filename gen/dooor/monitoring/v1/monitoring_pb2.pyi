@@ -39,6 +39,12 @@ class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEVERITY_ERROR: _ClassVar[Severity]
     SEVERITY_CRITICAL: _ClassVar[Severity]
 
+class LogDirection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOG_DIRECTION_UNSPECIFIED: _ClassVar[LogDirection]
+    LOG_DIRECTION_NEWEST_FIRST: _ClassVar[LogDirection]
+    LOG_DIRECTION_OLDEST_FIRST: _ClassVar[LogDirection]
+
 class ActivityType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ACTIVITY_TYPE_UNSPECIFIED: _ClassVar[ActivityType]
@@ -85,6 +91,9 @@ SEVERITY_INFO: Severity
 SEVERITY_WARNING: Severity
 SEVERITY_ERROR: Severity
 SEVERITY_CRITICAL: Severity
+LOG_DIRECTION_UNSPECIFIED: LogDirection
+LOG_DIRECTION_NEWEST_FIRST: LogDirection
+LOG_DIRECTION_OLDEST_FIRST: LogDirection
 ACTIVITY_TYPE_UNSPECIFIED: ActivityType
 ACTIVITY_TYPE_DEPLOY: ActivityType
 ACTIVITY_TYPE_BUILD: ActivityType
@@ -183,7 +192,7 @@ class GetAppHealthResponse(_message.Message):
     def __init__(self, app_id: _Optional[str] = ..., status: _Optional[_Union[HealthStatus, str]] = ..., uptime: _Optional[int] = ..., last_deployed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., instance_count: _Optional[int] = ..., error_rate: _Optional[float] = ..., avg_latency_ms: _Optional[float] = ..., last_checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListAppLogsRequest(_message.Message):
-    __slots__ = ("workspace_id", "app_id", "limit", "severity", "page_token", "start_time", "end_time")
+    __slots__ = ("workspace_id", "app_id", "limit", "severity", "page_token", "start_time", "end_time", "q", "regex", "min_severity", "direction")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
@@ -191,6 +200,10 @@ class ListAppLogsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    Q_FIELD_NUMBER: _ClassVar[int]
+    REGEX_FIELD_NUMBER: _ClassVar[int]
+    MIN_SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     app_id: str
     limit: int
@@ -198,7 +211,11 @@ class ListAppLogsRequest(_message.Message):
     page_token: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., limit: _Optional[int] = ..., severity: _Optional[_Union[Severity, str]] = ..., page_token: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    q: str
+    regex: str
+    min_severity: Severity
+    direction: LogDirection
+    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., limit: _Optional[int] = ..., severity: _Optional[_Union[Severity, str]] = ..., page_token: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., q: _Optional[str] = ..., regex: _Optional[str] = ..., min_severity: _Optional[_Union[Severity, str]] = ..., direction: _Optional[_Union[LogDirection, str]] = ...) -> None: ...
 
 class ListAppLogsResponse(_message.Message):
     __slots__ = ("logs", "next_page_token")
@@ -219,16 +236,22 @@ class LogEntry(_message.Message):
     def __init__(self, timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., severity: _Optional[_Union[Severity, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class StreamAppLogsRequest(_message.Message):
-    __slots__ = ("workspace_id", "app_id", "severity", "cursor")
+    __slots__ = ("workspace_id", "app_id", "severity", "cursor", "q", "regex", "min_severity")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     SEVERITY_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
+    Q_FIELD_NUMBER: _ClassVar[int]
+    REGEX_FIELD_NUMBER: _ClassVar[int]
+    MIN_SEVERITY_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     app_id: str
     severity: Severity
     cursor: str
-    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., cursor: _Optional[str] = ...) -> None: ...
+    q: str
+    regex: str
+    min_severity: Severity
+    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., cursor: _Optional[str] = ..., q: _Optional[str] = ..., regex: _Optional[str] = ..., min_severity: _Optional[_Union[Severity, str]] = ...) -> None: ...
 
 class StreamAppLogsResponse(_message.Message):
     __slots__ = ("entry", "gap", "end", "cursor")

@@ -92,7 +92,7 @@ class MonitoringServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAppLogs(self, request, context):
-        """Lists one app's log entries, newest first, one page at a time.
+        """Lists one app's log entries, newest first (or oldest first), one page at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
