@@ -44,6 +44,7 @@ from server.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, 
 from server.logs import filters
 from server.logs.entries import NS, SignerSource, canonical, to_proto
 from server.logs.filters import LogFilter
+from server.logs.listing import timestamp_ns
 from server.logs.logql import LabelScheme
 from server.logs.loki import BACKEND, MAX_ENTRIES, MAX_FUTURE_NS, MAX_QUERY_LENGTH_NS, Entry, LokiClient, TailClosed
 from server.logs.tokens import BadToken, Signer, StreamPosition, advance, entry_digest, query_digest
@@ -481,6 +482,31 @@ def _replay_start(resume: StreamPosition) -> int:
     return max(resume.ts, time.time_ns() + MAX_FUTURE_NS - (MAX_QUERY_LENGTH_NS - _REPLAY_MARGIN_NS))
 
 
+MAX_BACKFILL = 1000  # as a page of ListAppLogs
+
+
+@dataclasses.dataclass(frozen=True)
+class _Start:
+    """Where a stream without a cursor begins: with its last ``backfill`` entries, or at ``since_ns``."""
+
+    backfill: int = 0
+    since_ns: int | None = None
+
+
+def _start_of(request: pb.StreamAppLogsRequest) -> _Start | None:
+    """The request's ``backfill`` or ``start_time``, checked; None to start live."""
+    if not 0 <= request.backfill <= MAX_BACKFILL:
+        raise InvalidArgument("backfill", f"must be between 0 and {MAX_BACKFILL}, got {request.backfill}")
+    if not request.HasField("start_time"):
+        return _Start(backfill=request.backfill) if request.backfill else None
+    if request.backfill:
+        raise InvalidArgument("start_time", "cannot be combined with backfill; give one of them")
+    since = timestamp_ns("start_time", request.start_time)
+    if since > time.time_ns():
+        raise InvalidArgument("start_time", "is in the future; leave it out to start live")
+    return _Start(since_ns=since)
+
+
 class _Viewer:
     """One open stream as the caps and the reasons to end it see it (the hub's part; the caller's is Caller)."""
 
@@ -602,10 +628,11 @@ class TailHub:
                 resume = signer.open_cursor(digest, request.cursor)
             except BadToken as error:
                 raise InvalidArgument("cursor", str(error)) from None
+        start = None if request.cursor else _start_of(request)  # a reconnecting client resumes where it was
         if self._closed:
             raise Unavailable("log stream", "the server is shutting down")
         viewer = self._admit(caller, request.cursor, (app.workspace_id, app.id))
-        stream = self._stream(app, kept, signer, digest, resume, viewer)
+        stream = self._stream(app, kept, signer, digest, resume, viewer, start)
         # A stream never iterated (its call failed before the first read) gives its place back too.
         weakref.finalize(stream, viewer.release).atexit = False
         return stream
@@ -744,6 +771,7 @@ class TailHub:
         digest: bytes,
         resume: StreamPosition | None,
         viewer: _Viewer,
+        start: _Start | None = None,
     ) -> AsyncIterator[pb.StreamAppLogsResponse]:
         try:
             # Closed (or ended) between open_stream and the first read: open no tail nobody would close.
@@ -762,10 +790,15 @@ class TailHub:
                 await asyncio.shield(upstream.connected)
                 replayed = _Replayed(upstream)
                 own: StreamPosition | None = None
+                replay_query = kept.logql(self.scheme, app.workspace_id, app.id)
+                expired = "cursor_expired"
+                if resume is None and start is not None:
+                    # Backfill or a start time: a replay from a position worked out here, as if resumed.
+                    resume, expired = await self._start_position(replay_query, start), "start_time_expired"
+                    viewer.cursor = signer.cursor(digest, resume)
                 if resume is not None:
                     own = resume
-                    replay_query = kept.logql(self.scheme, app.workspace_id, app.id)
-                    resumed = self._resume(upstream, replay_query, resume, replayed, signer, digest)
+                    resumed = self._resume(upstream, replay_query, resume, replayed, signer, digest, expired)
                     async for message, identity in resumed:
                         if viewer.ending is not None:
                             return
@@ -798,6 +831,27 @@ class TailHub:
         finally:
             viewer.release()
 
+    async def _start_position(self, query: str, start: _Start) -> StreamPosition:
+        """The position a stream with ``start`` replays from: just before ``since_ns``, or just before the last
+        ``backfill`` entries of ``query`` in canonical order (the newest first, as ListAppLogs pages them)."""
+        if start.since_ns is not None:
+            return StreamPosition(start.since_ns - 1, ())
+        oldest = _replay_start(StreamPosition(0, ()))
+        streams = await self.loki.query_range(
+            query, start_ns=oldest, end_ns=time.time_ns() + MAX_FUTURE_NS, limit=start.backfill, forward=False
+        )
+        newest = canonical(streams)
+        if len(newest) < start.backfill:
+            return StreamPosition(oldest - 1, ())  # fewer than asked for: all of them
+        cut = newest[start.backfill - 1].ts
+        taken = sum(1 for entry in newest if entry.ts == cut)
+        # Loki chose which entries at the cut it returned; the canonical first `taken` of all of them are ours,
+        # and the replay skips the rest of that nanosecond by their digests.
+        group = canonical(
+            await self.loki.query_range(query, start_ns=cut, end_ns=cut + 1, limit=MAX_ENTRIES, forward=False)
+        )
+        return StreamPosition(cut, tuple(entry_digest(entry.identity) for entry in group[taken:]))
+
     async def _resume(
         self,
         upstream: _Upstream,
@@ -806,14 +860,15 @@ class TailHub:
         replayed: _Replayed,
         signer: Signer,
         digest: bytes,
+        expired: str = "cursor_expired",
     ) -> AsyncIterator[tuple[pb.StreamAppLogsResponse, Identity | None]]:
-        """What a resumed stream sends before it goes live: a ``cursor_expired`` gap when Loki cannot be asked
+        """What a resumed stream sends before it goes live: a gap (reason ``expired``) when Loki cannot be asked
         back to the cursor, then the replay of ``query`` (the stream's filters only) up to where ``upstream``
         takes over, noting in ``replayed`` the entries the upstream could still send."""
         since = _replay_start(resume)
         if resume.ts < since:
             # dropped_entries 0 means unknown, as the proto says: Loki may not even hold those entries any more.
-            gap = pb.StreamGap(dropped_entries=0, reason="cursor_expired")
+            gap = pb.StreamGap(dropped_entries=0, reason=expired)
             cursor = signer.cursor(digest, StreamPosition(since - 1, ()))
             yield pb.StreamAppLogsResponse(gap=gap, cursor=cursor), None
         end = upstream.handover()

@@ -236,7 +236,7 @@ class LogEntry(_message.Message):
     def __init__(self, timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., severity: _Optional[_Union[Severity, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class StreamAppLogsRequest(_message.Message):
-    __slots__ = ("workspace_id", "app_id", "severity", "cursor", "q", "regex", "min_severity")
+    __slots__ = ("workspace_id", "app_id", "severity", "cursor", "q", "regex", "min_severity", "backfill", "start_time")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     SEVERITY_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +244,8 @@ class StreamAppLogsRequest(_message.Message):
     Q_FIELD_NUMBER: _ClassVar[int]
     REGEX_FIELD_NUMBER: _ClassVar[int]
     MIN_SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    BACKFILL_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     app_id: str
     severity: Severity
@@ -251,7 +253,9 @@ class StreamAppLogsRequest(_message.Message):
     q: str
     regex: str
     min_severity: Severity
-    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., cursor: _Optional[str] = ..., q: _Optional[str] = ..., regex: _Optional[str] = ..., min_severity: _Optional[_Union[Severity, str]] = ...) -> None: ...
+    backfill: int
+    start_time: _timestamp_pb2.Timestamp
+    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., cursor: _Optional[str] = ..., q: _Optional[str] = ..., regex: _Optional[str] = ..., min_severity: _Optional[_Union[Severity, str]] = ..., backfill: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StreamAppLogsResponse(_message.Message):
     __slots__ = ("entry", "gap", "end", "cursor")
