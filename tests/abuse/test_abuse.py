@@ -297,6 +297,19 @@ async def test_one_workspace_flooding_streams_is_refused_and_another_keeps_its_l
 # --- 1: a cursor from long ago ----------------------------------------------------------------------------------
 
 
+async def pushed_and_seen(
+    stack: Stack, reader: AsyncIterator[Event], stream: dict[str, str], tails_before: int, at_ns: int, line: str
+) -> Event:
+    """Pushes ``line`` once the stream's upstream tail is open (Loki's count passed ``tails_before``), and
+    returns the stream's event that carried it."""
+    first = asyncio.create_task(next_event(reader, within=15))
+    await until(lambda: int(stack.loki.stats()["tails_opened"]) > tails_before)
+    stack.loki.push([{"stream": stream, "values": [[at_ns, line]]}])
+    event = await first
+    assert (event.kind, event.data["message"]) == ("message", line), event
+    return event
+
+
 def _rss(pid: int, field: str) -> int:
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
@@ -317,13 +330,9 @@ async def test_resuming_an_old_cursor_costs_bounded_server_memory(stack: Stack, 
         # A tab sees one line, then goes away ("the weekend"): its Last-Event-ID is that line's id.
         before = int(stack.loki.stats()["tails_opened"])
         async with opened(http, path, tenant.key) as stream:
-            reader = events(stream)
-            first = asyncio.create_task(next_event(reader, within=15))
-            await until(lambda: int(stack.loki.stats()["tails_opened"]) > before)
             mark_ns = time.time_ns()
-            stack.loki.push([{"stream": labels(tenant, app), "values": [[mark_ns, "seen before the weekend"]]}])
-            mark = await first
-        assert mark.data["message"] == "seen before the weekend" and mark.id
+            mark = await pushed_and_seen(stack, events(stream), labels(tenant, app), before, mark_ns, "seen")
+        assert mark.id
         await until(lambda: int(stack.loki.stats()["tails_open"]) == 0, within=15)  # the upstream tail lingered out
 
         # Meanwhile the app logged a lot.
@@ -358,10 +367,7 @@ async def test_a_revoked_keys_open_stream_ends_with_an_end_event(stack: Stack, p
         before = int(stack.loki.stats()["tails_opened"])
         async with opened(http, path, tenant.key) as stream:
             reader = events(stream)
-            first = asyncio.create_task(next_line(reader, within=15))
-            await until(lambda: int(stack.loki.stats()["tails_opened"]) > before)
-            stack.loki.push([{"stream": labels(tenant, app), "values": [[time.time_ns(), "while the key is good"]]}])
-            assert await first == "while the key is good"
+            await pushed_and_seen(stack, reader, labels(tenant, app), before, time.time_ns(), "while the key is good")
 
             keys = await tenant.platform.ListApiKeys(
                 ppb.ListApiKeysRequest(workspace_id=tenant.workspace_id), metadata=ADMIN
