@@ -1,6 +1,6 @@
 """The import rules of docs/architecture.md, checked on the source: which room may import which.
 
-A room is a folder of server/ (api, metrics, logs, alerts, store, cli) or one of the shared modules. The
+A room is a folder of server/ (api, metrics, logs, alerts, notify, store, cli, cluster) or one of the shared modules. The
 arrows point one way: api → capabilities (metrics, logs, alerts) → store and the shared kernel; the edge
 and the development helpers never reach into the server's or the tests' code.
 """
@@ -28,9 +28,10 @@ ALLOWED: dict[str, set[str]] = {
     "logs": {"kernel", "store", "config"},
     "alerts": {"kernel", "store", "config", "metrics"},
     "cluster": {"kernel", "store"},
+    "notify": {"kernel", "store", "config"},
     "api": {"kernel", "store", "config", "alerts", "cluster"},
     "cli": {"kernel"},
-    "main": {"kernel", "store", "config", "metrics", "logs", "alerts", "api", "cluster"},
+    "main": {"kernel", "store", "config", "metrics", "logs", "alerts", "api", "cluster", "notify"},
 }
 # Where a command's exit may be decided: its entry point's module.
 EXITS = {"server/main.py", "server/cli/admin.py", "edge/main.py"}
