@@ -1,8 +1,24 @@
-"""Reading a backend's HTTP answer up to a byte cap: shared by the Prometheus and Loki clients."""
+"""The HTTP side shared by the Prometheus and Loki clients: the pool under httpx, and an answer read to a byte cap.
+
+Both clients speak the httpx API; underneath, their connections are aiohttp's, through httpx-aiohttp's
+transport (:func:`http_client`). Measured side by side on a real Prometheus (``bench/bench_prom_client.py``,
+docs/benchmarks.md), httpx's own pool (httpcore) costs several times the CPU per request of aiohttp's, because
+requests that start together are all offered one idle connection and retry. What the transport leaves out
+does not reach us: no HTTP/2 (neither backend needs it), no write timeout (each client bounds the whole
+exchange with one deadline anyway), httpx's pool timeout becomes aiohttp's connect timeout (the same value).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import ssl
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
 from server.errors import Unavailable
 
@@ -28,3 +44,130 @@ async def read_capped(response: httpx.Response, cap: int, *, backend: str, advic
             raise Unavailable(backend, message, detail=detail)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def http_client(
+    base_url: str,
+    timeout_s: float,
+    max_connections: int,
+    *,
+    headers: Mapping[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` over its own pool of ``max_connections`` aiohttp connections.
+
+    As before, httpx reads the environment (HTTP(S)_PROXY, NO_PROXY, SSL_CERT_FILE) and turns credentials in
+    the URL into a Basic ``Authorization`` header. ``transport`` replaces the pool (tests).
+    """
+    # httpx logs every request at INFO ("HTTP Request: POST …"): a line per backend query at the service's
+    # default level, which repeats what the service's own log says and costs CPU on each query. Its warnings
+    # stay, and a level someone set on purpose is kept.
+    if (httpx_log := logging.getLogger("httpx")).level == logging.NOTSET:
+        httpx_log.setLevel(logging.WARNING)
+    return _Client(
+        base_url=base_url,
+        headers=headers,
+        timeout=httpx.Timeout(timeout_s),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        transport=transport,
+    )
+
+
+class Transport(AiohttpTransport):
+    """httpx-aiohttp's transport with every failure an ``httpx.HTTPError`` that says what happened.
+
+    The package maps any connection error to ``ConnectTimeout`` (a server closing the connection would read as
+    a deadline) and lets other aiohttp errors through unmapped; here the original stays the ``__cause__``,
+    so :func:`server.errors.network_cause` still finds the OS error behind it. Credentials are taken out of
+    the URL handed to aiohttp: httpx has already put them in the ``Authorization`` header, and aiohttp refuses
+    both at once.
+    """
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.userinfo:
+            request.url = request.url.copy_with(username=None, password=None)
+        with _mapped(request):
+            response = await super().handle_async_request(request)
+        response.stream = _Stream(response.stream, request)  # type: ignore[arg-type]
+        return response
+
+
+class _Client(HttpxAiohttpClient):
+    """httpx's client whose direct and proxied pools are both a :class:`Transport`, and that keeps no cookies."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # Neither backend sets cookies; httpx's jar still examines every answer for them (through urllib's
+        # cookie machinery), about a tenth of the client's CPU per query.
+        self._cookies = _NoCookies()
+
+    def _init_transport(
+        self, *, transport: httpx.AsyncBaseTransport | None = None, **options: Any
+    ) -> httpx.AsyncBaseTransport:
+        return transport if transport is not None else Transport(**_options(options))
+
+    def _init_proxy_transport(self, proxy: httpx.Proxy, **options: Any) -> httpx.AsyncBaseTransport:
+        return Transport(proxy=proxy, **_options(options))
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing it is sent."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    keep = ("verify", "cert", "trust_env", "http1", "http2", "limits")
+    return {name: options[name] for name in keep if name in options}
+
+
+class _Stream(httpx.AsyncByteStream):
+    """The response body, its read errors mapped like the request's."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request):
+        self._stream = stream
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _mapped(self._request):
+            async for chunk in self._stream:
+                yield chunk
+
+    async def aclose(self) -> None:
+        with _mapped(self._request):
+            await self._stream.aclose()
+
+
+@contextlib.contextmanager
+def _mapped(request: httpx.Request) -> Iterator[None]:
+    try:
+        yield
+    except httpx.HTTPError as error:
+        cause = error.__cause__
+        if not isinstance(cause, aiohttp.ClientError | TimeoutError | ssl.SSLError):
+            raise
+        raise _http_error(cause, request) from cause
+    except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as error:
+        raise _http_error(error, request) from error
+
+
+def _http_error(error: BaseException, request: httpx.Request) -> httpx.HTTPError:
+    """The httpx error that stands for an aiohttp (or OS) failure."""
+    text = str(error) or type(error).__name__
+    kind: type[httpx.TransportError]
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        kind = httpx.ConnectTimeout
+    elif isinstance(error, TimeoutError):  # aiohttp's ServerTimeoutError, SocketTimeoutError are TimeoutErrors
+        kind = httpx.ReadTimeout
+    elif isinstance(error, aiohttp.ClientConnectorError | ssl.SSLError):
+        kind = httpx.ConnectError
+    elif isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        kind = httpx.RemoteProtocolError
+    elif isinstance(error, aiohttp.ClientOSError):
+        kind = httpx.ReadError
+    elif isinstance(error, aiohttp.InvalidURL):
+        kind = httpx.UnsupportedProtocol
+    else:
+        kind = httpx.TransportError
+    return kind(text, request=request)

@@ -1,4 +1,5 @@
-"""The one module that speaks to Loki: ``query_range`` over a pooled httpx client, ``/tail`` over websockets.
+"""The one module that speaks to Loki: ``query_range`` over a pooled httpx client (aiohttp underneath,
+:mod:`server.backend_body`), ``/tail`` over websockets.
 
 Loki answers errors as plain text (not JSON); they become :class:`Unavailable` naming Loki and the cause in
 plain words ("it answered HTTP 400 (bad request)"), an answer of the wrong shape "malformed response from Loki",
@@ -23,7 +24,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from server.backend_body import read_capped
+from server.backend_body import http_client, read_capped
 from server.errors import DeadlineExceeded, ServiceError, Unavailable, http_cause, network_cause, without_password
 
 BACKEND = "Loki"
@@ -125,12 +126,7 @@ class LokiClient:
         self.timeout_s = timeout_s
         self._logged_url = without_password(self.base_url)
         self._headers = {"X-Scope-OrgID": tenant} if tenant else {}
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=self._headers,
-            timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )
+        self._http = http_client(self.base_url, timeout_s, max_connections, headers=self._headers)
 
     async def close(self) -> None:
         await self._http.aclose()

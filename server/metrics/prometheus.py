@@ -1,6 +1,7 @@
 """The Prometheus HTTP API client: the only module that speaks HTTP to Prometheus.
 
-Two clients per process, each its own ``httpx.AsyncClient`` pool (:func:`clients`): one for the evaluator and
+Two clients per process, each its own ``httpx.AsyncClient`` pool (:func:`clients`; aiohttp's connections under
+the httpx API, see :mod:`server.backend_body`): one for the evaluator and
 everything run under its lease, one for the API. A flood of API calls queues for the API pool's connections
 and never for the evaluator's. The API client also coalesces identical in-flight queries (callers asking the
 same path and form at the same time share one request) and caches range results until the next step
@@ -26,16 +27,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import functools
 import json
 import logging
 import math
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
-from server.backend_body import read_capped
+from server.backend_body import http_client, read_capped
 from server.errors import DeadlineExceeded, ServiceError, Unavailable, http_cause, network_cause, without_password
 
 BACKEND = "prometheus"
@@ -43,6 +46,13 @@ log = logging.getLogger("server.metrics.prometheus")
 
 # How much of a body or of Prometheus's error text the detail (the log, never the caller) quotes.
 _EXCERPT = 300
+
+_QUERY = "/api/v1/query"
+_QUERY_RANGE = "/api/v1/query_range"
+# Sent with every request. Each is a form (see _form). Answers come uncompressed: Prometheus runs beside the
+# service or on its network, where gzip costs both sides CPU to save little (measured: the same CPU here, 7–15 %
+# longer GetAppMetrics with gzip, docs/benchmarks.md).
+_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept-Encoding": "identity"}
 
 T = TypeVar("T")
 
@@ -101,12 +111,9 @@ class PrometheusClient:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self._logged_url = without_password(self.base_url)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
-        )
+        self._http = http_client(self.base_url, timeout_s, max_connections, headers=_HEADERS, transport=transport)
+        # Whole URLs, parsed once: httpx parses and joins a relative one to the base on every request.
+        self._urls = {path: httpx.URL(self.base_url + path) for path in (_QUERY, _QUERY_RANGE)}
         self._coalesce = coalesce
         self._in_flight: dict[tuple[str, tuple[tuple[str, str], ...]], _Shared] = {}
         self._cache_size = range_cache
@@ -123,7 +130,7 @@ class PrometheusClient:
         params: dict[str, str] = {"query": promql}
         if at is not None:
             params["time"] = _seconds(at)
-        return await self._call("/api/v1/query", params, _instant)
+        return await self._call(_QUERY, params, _instant)
 
     async def query_many(self, promqls: Sequence[str], *, at: float | None = None) -> list[list[Sample]]:
         """Instant queries at one time, run concurrently; results in the order asked.
@@ -150,7 +157,7 @@ class PrometheusClient:
                     return found
                 del self._cache[key]
         params = {"query": promql, "start": _seconds(start), "end": _seconds(end), "step": _seconds(step)}
-        found = await self._call("/api/v1/query_range", params, _matrix)
+        found = await self._call(_QUERY_RANGE, params, _matrix)
         if self._cache_size and step > 0:
             # Served again until the next step boundary after the query was asked (a window aligned to the
             # step moves on then); only successes get here.
@@ -195,11 +202,11 @@ class PrometheusClient:
 
     async def _exchange(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         # Prometheus stops evaluating at the same deadline we stop waiting.
-        params = {**params, "timeout": _seconds(self.timeout_s)}
+        form = _form({**params, "timeout": _seconds(self.timeout_s)})
         try:
             # httpx's timeouts are per phase (connect, each read); this bounds the whole exchange.
             async with asyncio.timeout(self.timeout_s):
-                async with self._http.stream("POST", path, data=params) as response:
+                async with self._http.stream("POST", self._urls[path], content=form) as response:
                     body = await read_capped(response, MAX_RESPONSE_BYTES, backend=BACKEND)
         except (TimeoutError, httpx.TimeoutException) as error:
             raise DeadlineExceeded(BACKEND, self.timeout_s, detail=f"no answer in time ({error!r})") from None
@@ -341,6 +348,16 @@ def _text(content: bytes) -> str:
 def _excerpt(text: str) -> str:
     text = text.strip()
     return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+
+
+def _form(params: Mapping[str, str]) -> bytes:
+    """``params`` as an ``application/x-www-form-urlencoded`` body, the encoding httpx's ``data=`` would give."""
+    return "&".join(f"{_quoted(name)}={_quoted(value)}" for name, value in params.items()).encode()
+
+
+# The same queries come back all the time (each app's, each period's), and urllib quotes byte by byte in Python:
+# a batch of six range templates took a tenth of a millisecond to quote. The cache holds each text once.
+_quoted = functools.lru_cache(maxsize=4096)(urllib.parse.quote_plus)
 
 
 def _seconds(value: float) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from server.states import AlertType
 
@@ -44,6 +44,13 @@ RANGE_TEMPLATES: Mapping[str, str] = {
     # sum, not count(up == 1): an app whose instances are all down has a 0, not a missing point.
     "instance_count": "sum(up{$app})",
 }
+
+# GetAppMetrics sends the range templates in fewer requests (server/metrics/app_metrics.py): a batch is one
+# expression, its templates joined with `or`, each template's result tagged with this label naming it, so the
+# answer splits back exactly. `or` keeps every series of its left side and those of its right side whose label
+# set differs; the tags make them all differ, and label_replace leaves values and other labels as they are.
+RANGE_BATCH_LABEL = "dooor_series"
+RANGE_BATCH_PART = 'label_replace($query, "$label", "$name", "", "")'
 
 # The evaluator's instant queries: every app at once, one result element per (workspace, app).
 GROUPED_TEMPLATES: Mapping[str, str] = {
@@ -150,6 +157,8 @@ class Queries:
     # Overrides of an alert type's metric; types absent here use ALERT_TEMPLATES or ALERT_FROM_GROUPED.
     alert_templates: Mapping[str, str] = dataclasses.field(default_factory=dict)
     cost_templates: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(COST_TEMPLATES))
+    # The label telling the range templates of one batch apart in its answer (dropped before anyone sees it).
+    batch_label: str = RANGE_BATCH_LABEL
 
     # -- matchers ---------------------------------------------------------------------------------------
 
@@ -181,6 +190,20 @@ class Queries:
             step=duration(step_s),
             all=self.all_matchers(),
             by=self.grouping(),
+        )
+
+    def range_batch(self, names: Sequence[str], workspace_id: str, app_id: str, step_s: int) -> str:
+        """The range templates ``names`` as one expression, each result tagged ``batch_label="<name>"``.
+
+        A batch of one is the template alone: nothing to tell apart, and a template may then be a scalar,
+        which label_replace refuses.
+        """
+        queries = [self.range_query(name, workspace_id, app_id, step_s) for name in names]
+        if len(queries) == 1:
+            return queries[0]
+        return " or ".join(
+            _fill(RANGE_BATCH_PART, query=query, label=self.batch_label, name=name)
+            for name, query in zip(names, queries, strict=True)
         )
 
     def grouped_query(self, name: str) -> str:

@@ -33,9 +33,11 @@ def logs_server(
 ) -> Iterator[ServerProcess]:
     config = tmp_path_factory.mktemp("logs-config") / "monitoring.toml"
     # Shorter linger and watchdog keep the tests quick (defaults: 5 s each); a small buffer shows slow consumers;
-    # one key opens a hundred streams in the fan-out test (default cap: 20 per key).
+    # one key opens a hundred streams in the fan-out test (default cap: 20 per key); the search tests page through
+    # hundreds of small pages with one key (the per-key rate limit is tested in tests/api).
     config.write_text(
         "[loki]\ntail_linger_s = 1.0\ntail_watchdog_s = 1.0\nstream_buffer = 256\nmax_streams_per_key = 200\n"
+        "[api]\nrate_per_key = 0\n"
     )
     env = loki_env(loki.url, MONITORING_CONFIG_FILE=str(config))
     with running_server(log_dir, tmp_path_factory.mktemp("logs-db") / "monitoring.db", env) as process:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import re
 import time
+from collections.abc import AsyncIterator
 
 import grpc
+import httpx
 import pytest
 from google.rpc import error_details_pb2
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
+from server.backend_body import Transport
+from server.errors import Unavailable
+from server.metrics.app_metrics import RANGE_BATCHES, MetricsService
+from server.metrics.prometheus import PrometheusClient
+from server.metrics.promql import RANGE_TEMPLATES, Queries
+from server.store.records import App
 from testing import metrics_data as data
 from testing.platform import Tenant
 from testing.status import detail
@@ -130,3 +140,74 @@ async def test_another_workspace_with_the_same_app_id_is_not_counted(metrics_ten
     reply = await metrics(metrics_tenant, data.FULL, pb.PERIOD_1H)
     assert reply.memory.max < 1024
     assert reply.instance_count.max == 2.0
+
+
+class _Counting(Transport):
+    """The service's own transport, counting the requests that reach Prometheus."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        return await super().handle_async_request(request)
+
+
+@pytest.fixture
+async def client(backfilled: Backfilled) -> AsyncIterator[PrometheusClient]:
+    prometheus = PrometheusClient(backfilled.prometheus.url, 10.0)
+    yield prometheus
+    await prometheus.close()
+
+
+def app(app_id: str, workspace_id: str = data.WORKSPACE) -> App:
+    return App(app_id, workspace_id, app_id, f"{app_id}-svc", 512, 1, 0)
+
+
+@pytest.mark.parametrize("batches", [1, 2, 3])
+@pytest.mark.parametrize("app_id", [data.FULL, data.EMPTY, data.IDLE, data.ODD_IDS[2]])
+async def test_batched_range_queries_answer_byte_for_byte_what_six_requests_do(
+    client: PrometheusClient, backfilled: Backfilled, batches: int, app_id: str
+) -> None:
+    # Six requests (one template each, untagged) are the reference: what GetAppMetrics sent before batching.
+    clock = lambda: backfilled.now * 10**9  # noqa: E731
+    alone = MetricsService(client, Queries(), clock=clock, range_batches=6)
+    batched = MetricsService(client, Queries(), clock=clock, range_batches=batches)
+    for period, *_ in PERIODS:
+        reference = await alone.app_metrics(app(app_id), period)  # type: ignore[arg-type]
+        reply = await batched.app_metrics(app(app_id), period)  # type: ignore[arg-type]
+        assert reply.SerializeToString() == reference.SerializeToString(), (app_id, period)
+    if app_id == data.FULL:
+        assert len(reference.cpu.values) == 121  # the last period (30d) compared real data
+
+
+async def test_one_request_per_batch_shared_by_concurrent_calls_and_cached_until_the_next_step(
+    backfilled: Backfilled,
+) -> None:
+    counting = _Counting()
+    client = PrometheusClient(backfilled.prometheus.url, 10.0, transport=counting, coalesce=True, range_cache=16)
+    now = [backfilled.now * 10**9]
+    service = MetricsService(client, Queries(), clock=lambda: now[0])
+    try:
+        first, second = await asyncio.gather(*(service.app_metrics(app(data.FULL), pb.PERIOD_1H) for _ in range(2)))
+        assert counting.requests == RANGE_BATCHES < len(UNITS)
+        assert first == second and len(first.memory.values) == 61
+        assert await service.app_metrics(app(data.FULL), pb.PERIOD_1H) == first
+        assert counting.requests == RANGE_BATCHES  # served again by the range cache
+        now[0] += 60 * 10**9  # the next step: a new window, asked again
+        await service.app_metrics(app(data.FULL), pb.PERIOD_1H)
+        assert counting.requests == 2 * RANGE_BATCHES
+    finally:
+        await client.close()
+
+
+async def test_a_template_with_several_series_is_refused_inside_a_batch(
+    client: PrometheusClient, backfilled: Backfilled
+) -> None:
+    # Not aggregated: one series per container of the app, which a batch must not merge into one chart.
+    queries = Queries(range_templates={**RANGE_TEMPLATES, "memory": "container_memory_working_set_bytes{$app}"})
+    service = MetricsService(client, queries, clock=lambda: backfilled.now * 10**9, range_batches=1)
+    with pytest.raises(Unavailable) as caught:
+        await service.app_metrics(app(data.FULL), pb.PERIOD_1H)
+    assert re.fullmatch(r"prometheus unavailable: \d+ series for memory, expected one", caught.value.message)

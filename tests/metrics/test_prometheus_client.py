@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
+from server.backend_body import Transport
 from server.errors import Unavailable
 from server.metrics.app_metrics import metric_series, window
-from server.metrics.prometheus import PrometheusClient, Series, finite
+from server.metrics.prometheus import PrometheusClient, Series, _form, finite
 from tests.metrics.conftest import Backfilled
 
 pytestmark = pytest.mark.timeout(30)
@@ -83,8 +84,8 @@ async def test_prometheus_errors_become_unavailable_in_plain_words_with_the_caus
     assert f"POST {backfilled.prometheus.url}/api/v1/" in caught.value.detail
 
 
-class _Holding(httpx.AsyncHTTPTransport):
-    """A real transport that holds requests naming ``held`` until they are cancelled, and says so."""
+class _Holding(Transport):
+    """The service's own transport, holding requests naming ``held`` until they are cancelled, and saying so."""
 
     def __init__(self, held: str) -> None:
         super().__init__()
@@ -137,3 +138,10 @@ def test_windows_are_aligned_to_the_step(period: int, now: int, start: int, end:
     span = window(period, now)
     assert (span.start_s, span.end_s) == (start, end)
     assert span.start_s % span.step_s == 0 and span.end_s % span.step_s == 0
+
+
+def test_the_form_is_encoded_as_httpx_would_encode_it() -> None:
+    # The client encodes its forms itself (once per query text); the bytes must be what `data=` sent before.
+    params = {"query": 'sum(up{app_id="a b&c=d", x=~"é|\\\\+"}) / 2', "start": "1.5", "timeout": "10"}
+    request = httpx.Request("POST", "http://127.0.0.1/", data=params)
+    assert _form(params) == request.read()

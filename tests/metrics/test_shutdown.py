@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
+from server.metrics.app_metrics import RANGE_BATCHES
 from testing import metrics_data as data
 from testing.metrics_data import seed_apps
 from testing.platform import new_tenant
@@ -43,7 +44,8 @@ async def test_sigterm_lets_an_in_flight_unary_call_finish(
             proxy.mode = "slow"
             request = pb.GetAppMetricsRequest(workspace_id=data.WORKSPACE, app_id=data.FULL, period=pb.PERIOD_1H)
             call = asyncio.ensure_future(tenant.monitoring.GetAppMetrics(request, metadata=tenant.auth))
-            await _until(lambda: proxy.in_flight == 6)  # all six range queries are held by the proxy
+            # every request of the call (its range queries, in RANGE_BATCHES requests) is held by the proxy
+            await _until(lambda: proxy.in_flight == RANGE_BATCHES)
             server.popen.send_signal(signal.SIGTERM)
             reply = await call
             assert reply.memory.values
