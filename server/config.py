@@ -141,11 +141,19 @@ class LokiSettings:
 @dataclasses.dataclass(frozen=True)
 class ApiSettings:
     """``[api]``: the per-API-key token bucket on MonitoringService calls (per server process; 0 turns it off),
-    and the API's cache of Prometheus range results (kept until the next step boundary; 0 turns it off)."""
+    the API's cache of Prometheus range results (kept until the next step boundary; 0 turns it off), and how
+    long a server process trusts an API key it has looked up (0: every call asks the store)."""
 
     rate_per_key: float = 50.0  # calls per second, refilled continuously
     burst_per_key: int = 100  # calls a key may make at once after being idle
     range_cache_entries: int = 1024
+    # Seconds: a key revoked through another process is refused by this one within this bound (at once by the
+    # process that revoked it). See docs/configuration.md.
+    key_cache_s: float = 1.0
+
+
+# A longer key cache would let a revoked key work for longer than an operator expects of "revoke".
+MAX_KEY_CACHE_S = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -498,12 +506,16 @@ def _loki(table: _Table) -> LokiSettings:
 
 
 def _api(table: _Table) -> ApiSettings:
-    table.only(("rate_per_key", "burst_per_key", "range_cache_entries"))
+    table.only(("rate_per_key", "burst_per_key", "range_cache_entries", "key_cache_s"))
     defaults = ApiSettings()
+    key_cache_s = table.number("key_cache_s", defaults.key_cache_s)
+    if key_cache_s > MAX_KEY_CACHE_S:
+        raise table.error("key_cache_s", f"must be at most {MAX_KEY_CACHE_S:g} seconds, got {key_cache_s:g}")
     return ApiSettings(
         rate_per_key=table.number("rate_per_key", defaults.rate_per_key),
         burst_per_key=table.integer("burst_per_key", defaults.burst_per_key, lowest=0),
         range_cache_entries=table.integer("range_cache_entries", defaults.range_cache_entries, lowest=0),
+        key_cache_s=key_cache_s,
     )
 
 

@@ -164,7 +164,7 @@ async def serve(
     runtime = Runtime()
     listeners: list[_Listener] = []
     try:
-        authenticator = Authenticator(store, config.admin_token)
+        authenticator = Authenticator(store, config.admin_token, key_cache_s=config.api.key_cache_s)
         capabilities, leadership = wire(config, store, runtime, new_replica_id())
         monitoring = MonitoringServicer(store, authenticator, capabilities)
         platform = PlatformServicer(store, authenticator, config.alerts.defaults, leadership.view)

@@ -4,6 +4,12 @@ A key is ``dor_sk_`` followed by 43 URL-safe characters (32 random bytes). Only 
 the secret has 256 bits of entropy, so a slow password hash would add latency without adding safety.
 The lookup is by hash, and the admin token is compared with ``hmac.compare_digest``. Keys are never
 logged; errors quote at most the scheme of a malformed header.
+
+Each server process keeps the keys it has looked up for ``[api] key_cache_s`` (1 s by default), by hash, so
+that a busy key costs one store read a second rather than one a call. Revocation stays bounded: the process
+that revokes a key forgets it at once, and every other process (workers, replicas) asks the store again
+within ``key_cache_s`` of the revocation. A key is never cached as unknown or revoked: a new key works on its
+first call everywhere.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import grpc
 
+from server.config import ApiSettings
 from server.errors import PermissionDenied, Unauthenticated
 from server.store import Store
 from server.store.records import ApiKey
@@ -23,6 +31,8 @@ from server.store.records import ApiKey
 KEY_PREFIX = "dor_sk_"
 _KEY_PATTERN = re.compile(r"dor_sk_[A-Za-z0-9_-]{43}")
 _BEARER = "bearer "
+# Keys held at most per process: a full cache drops what expired, then the oldest entries.
+MAX_CACHED_KEYS = 10_000
 
 
 def new_secret() -> str:
@@ -55,18 +65,58 @@ def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
 class Authenticator:
     """Resolves calls to the workspace their key belongs to, and checks the admin token."""
 
-    def __init__(self, store: Store, admin_token: str):
+    def __init__(
+        self,
+        store: Store,
+        admin_token: str,
+        *,
+        key_cache_s: float = ApiSettings.key_cache_s,
+        clock: Callable[[], float] = time.monotonic,
+        max_cached_keys: int = MAX_CACHED_KEYS,
+    ):
         self._store = store
         self._admin_hash = hash_secret(admin_token) if admin_token else None
+        self._key_cache_s = key_cache_s
+        self._clock = clock
+        self._max_cached_keys = max_cached_keys
+        # Secret hash → (the valid key, when the entry expires on the clock); oldest entries first.
+        self._keys: dict[bytes, tuple[ApiKey, float]] = {}
+        # Grows with each forget_key: a read that began before a revocation here must not cache its older answer.
+        self._revocations = 0
 
-    async def workspace_key(self, context: grpc.aio.ServicerContext) -> ApiKey:
+    async def workspace_key(self, context: grpc.aio.ServicerContext, *, fresh: bool = False) -> ApiKey:
+        """The call's valid key. ``fresh``: asked of the store whatever is cached (a stream's periodic re-check)."""
         token = bearer_token(context.invocation_metadata())
         if not _KEY_PATTERN.fullmatch(token):
             raise Unauthenticated("malformed API key: expected 'dor_sk_' followed by 43 URL-safe characters")
-        key = await self._store.find_api_key(hash_secret(token))
+        secret_hash = hash_secret(token)
+        if not fresh and (cached := self._keys.get(secret_hash)) is not None and self._clock() < cached[1]:
+            return cached[0]
+        # The expiry counts from before the read: an entry never outlives a revocation by more than key_cache_s.
+        expires = self._clock() + self._key_cache_s
+        revocations = self._revocations
+        key = await self._store.find_api_key(secret_hash)
         if key is None or key.revoked_ns is not None:
+            self._keys.pop(secret_hash, None)
             raise Unauthenticated("unknown or revoked API key")
+        if self._key_cache_s > 0 and revocations == self._revocations:
+            self._remember(secret_hash, key, expires)
         return key
+
+    def forget_key(self, key_id: str) -> None:
+        """Drops ``key_id`` from this process's cache once its revocation is committed: refused here from the
+        next call on."""
+        self._revocations += 1
+        for secret_hash in [h for h, (key, _) in self._keys.items() if key.id == key_id]:
+            del self._keys[secret_hash]
+
+    def _remember(self, secret_hash: bytes, key: ApiKey, expires: float) -> None:
+        self._keys.pop(secret_hash, None)  # re-inserted at the end: the entries stay in expiry order
+        if len(self._keys) >= self._max_cached_keys:
+            now = self._clock()
+            for oldest in [h for h, (_, until) in self._keys.items() if until <= now] or [next(iter(self._keys))]:
+                del self._keys[oldest]
+        self._keys[secret_hash] = (key, expires)
 
     @staticmethod
     def check_workspace(key: ApiKey, workspace_id: str) -> None:

@@ -37,7 +37,8 @@ class MetricsReader(Protocol):
 
 
 class HealthReader(Protocol):
-    async def app_health(self, app: App) -> pb.GetAppHealthResponse: ...
+    # NotFound when the app is not in the workspace: the existence check is the capability's own read.
+    async def health_of(self, workspace_id: str, app_id: str) -> pb.GetAppHealthResponse: ...
 
 
 class LogReader(Protocol):
@@ -94,10 +95,15 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
                 await context.abort_with_status(refused.to_status())
         return key
 
-    async def _app(self, key: ApiKey, request: _AppRequest) -> App:
+    def _app_ids(self, key: ApiKey, request: _AppRequest) -> tuple[str, str]:
+        """The request's workspace and app ids, once valid and in the key's workspace."""
         workspace_id = validation.require_id("workspace_id", request.workspace_id)
         app_id = validation.require_id("app_id", request.app_id)
         self._auth.check_workspace(key, workspace_id)
+        return workspace_id, app_id
+
+    async def _app(self, key: ApiKey, request: _AppRequest) -> App:
+        workspace_id, app_id = self._app_ids(key, request)
         app = await self._store.get_app(workspace_id, app_id)
         if app is None:
             raise NotFound("app", app_id)
@@ -122,8 +128,11 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         self, request: pb.GetAppHealthRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAppHealthResponse:
         key = await self._key(context)
-        app = await self._app(key, request)
-        return await _wired(self._cap.health, "GetAppHealth (the health evaluator over Prometheus)").app_health(app)
+        if self._cap.health is None:
+            await self._app(key, request)  # a missing app is NOT_FOUND first, as on the other calls
+        health = _wired(self._cap.health, "GetAppHealth (the health evaluator over Prometheus)")
+        workspace_id, app_id = self._app_ids(key, request)
+        return await health.health_of(workspace_id, app_id)  # reads the app with its health: one store call
 
     @rpc.unary
     async def ListAppLogs(
@@ -172,8 +181,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         app_id = validation.optional_id("app_id", request.app_id)
         limit = validation.limit("limit", request.limit, default=50, maximum=500)
         resolved = request.resolved if request.HasField("resolved") else None
-        alerts = await self._alerts.list(workspace_id, app_id=app_id, resolved=resolved, limit=limit)
-        return pb.ListAlertsResponse(alerts=alerts)
+        return await self._alerts.list(workspace_id, app_id=app_id, resolved=resolved, limit=limit)
 
     @rpc.unary
     async def ResolveAlert(self, request: pb.ResolveAlertRequest, context: grpc.aio.ServicerContext) -> pb.Alert:
@@ -201,7 +209,7 @@ class StreamCaller:
 
     async def key_valid(self) -> bool:
         try:
-            await self._auth.workspace_key(self._context)
+            await self._auth.workspace_key(self._context, fresh=True)  # the store's answer, not this process's cache
         except Unauthenticated:
             return False
         return True

@@ -258,6 +258,7 @@ class PlatformServicer(platform_pb2_grpc.PlatformServiceServicer):
         key = await self._store.revoke_api_key(request.workspace_id, request.key_id, now_ns())
         if key is None:
             raise NotFound("api key", request.key_id)
+        self._auth.forget_key(key.id)  # this process refuses it now; the others within [api] key_cache_s
         return key_message(key)
 
     async def _rule(self, context: grpc.aio.ServicerContext, workspace_id: str, field: str, rule_id: str) -> AlertRule:

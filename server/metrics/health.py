@@ -23,21 +23,25 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 
+from google.protobuf import timestamp_pb2
+
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.config import HealthSettings
-from server.convert import NS_PER_S, enum_from_json, now_ns, timestamp
-from server.errors import ServiceError
+from server.convert import NS_PER_S, enum_from_json, now_ns
+from server.errors import NotFound, ServiceError
 from server.metrics.evaluator import AppSample, Tick
 from server.metrics.prometheus import BACKEND as PROMETHEUS
 from server.metrics.prometheus import PrometheusClient, Sample
 from server.metrics.promql import Queries
-from server.states import HealthStatus, OperationStatus
+from server.states import HealthStatus
 from server.store import Store
 from server.store.records import App, HealthSnapshot
 
 log = logging.getLogger("server.metrics.health")
 
 _WORSE = {HealthStatus.HEALTHY: 0, HealthStatus.DEGRADED: 1, HealthStatus.UNHEALTHY: 2}
+# The proto's number of each status, looked up once rather than on every GetAppHealth.
+_STATUS_NUMBERS = {status: enum_from_json(pb.HealthStatus.DESCRIPTOR, status) for status in HealthStatus}
 
 
 def judge(sample: AppSample, settings: HealthSettings) -> tuple[HealthStatus, tuple[str, ...]]:
@@ -237,22 +241,33 @@ class HealthService:
         self._stale_after_ns = int(stale_after_s * NS_PER_S)
         self._clock = clock
 
+    async def health_of(self, workspace_id: str, app_id: str) -> pb.GetAppHealthResponse:
+        """The app's health; NotFound when it is not in the workspace. The app, its snapshot and its last deploy
+        are read in one store call (one query: the call's only trip to the store besides auth)."""
+        reads = await self._store.app_health_reads(workspace_id, app_id)
+        if reads is None:
+            raise NotFound("app", app_id)
+        return self._reply(app_id, reads.snapshot, reads.last_deploy_started_ns)
+
     async def app_health(self, app: App) -> pb.GetAppHealthResponse:
-        snapshot = await self._store.latest_snapshot(app.id)
-        deployed_ns = await self._store.last_deploy_started_ns(app.id, OperationStatus.SUCCEEDED)
-        reply = pb.GetAppHealthResponse(app_id=app.id, last_deployed_at=timestamp(deployed_ns))
+        return await self.health_of(app.workspace_id, app.id)
+
+    def _reply(self, app_id: str, snapshot: HealthSnapshot | None, deployed_ns: int | None) -> pb.GetAppHealthResponse:
+        reply = pb.GetAppHealthResponse(app_id=app_id)
+        if deployed_ns is not None:
+            _set_time(reply.last_deployed_at, deployed_ns)
         if snapshot is None:
             reply.status = pb.HEALTH_STATUS_UNKNOWN
             reply.reasons.append("not evaluated yet")
             return reply
-        reply.last_checked_at.CopyFrom(timestamp(snapshot.checked_ns))
+        _set_time(reply.last_checked_at, snapshot.checked_ns)
         at_ns = self._clock()
         if is_stale(snapshot, at_ns, self._stale_after_ns):
             reply.status = pb.HEALTH_STATUS_UNKNOWN
             age_s = (at_ns - snapshot.checked_ns) // NS_PER_S
             reply.reasons.append(f"last evaluation {age_s} s ago: the evaluator is not running")
             return reply
-        reply.status = enum_from_json(pb.HealthStatus.DESCRIPTOR, snapshot.status)  # type: ignore[assignment]
+        reply.status = _STATUS_NUMBERS[snapshot.status]  # type: ignore[assignment]
         reply.reasons.extend(snapshot.reasons)
         if snapshot.status is not HealthStatus.UNKNOWN:
             # The contract: a number whenever the app has data, 0 when no instance is up (no run under way).
@@ -265,3 +280,8 @@ class HealthService:
         if snapshot.avg_latency_ms is not None:
             reply.avg_latency_ms = snapshot.avg_latency_ms
         return reply
+
+
+def _set_time(field: timestamp_pb2.Timestamp, ns: int) -> None:
+    # In place: a Timestamp handed to the reply would be copied into it.
+    field.seconds, field.nanos = divmod(ns, NS_PER_S)

@@ -21,6 +21,7 @@ from server.store.records import (
     AlertRule,
     ApiKey,
     App,
+    AppHealthReads,
     Fence,
     HealthSnapshot,
     Lease,
@@ -70,6 +71,9 @@ class Store(Protocol):
     async def save_snapshots(self, snapshots: Sequence[HealthSnapshot], *, fence: Fence | None = None) -> None: ...
     async def latest_snapshot(self, app_id: str) -> HealthSnapshot | None: ...
     async def latest_snapshots(self, workspace_id: str | None = None) -> list[HealthSnapshot]: ...
+    # GetAppHealth's reads in one query: the app, its newest snapshot, its last successful deploy's start. None
+    # when the app is not in the workspace.
+    async def app_health_reads(self, workspace_id: str, app_id: str) -> AppHealthReads | None: ...
     async def delete_snapshots_before(self, before_ns: int, *, fence: Fence | None = None) -> int: ...
 
     # Alerts
@@ -77,6 +81,10 @@ class Store(Protocol):
     async def list_alerts(
         self, workspace_id: str, *, app_id: str = "", resolved: bool | None = None, limit: int
     ) -> list[Alert]: ...
+    # The same alerts, each with the name of its app ("" when the app is not in the workspace), in one query.
+    async def list_alerts_with_app_names(
+        self, workspace_id: str, *, app_id: str = "", resolved: bool | None = None, limit: int
+    ) -> list[tuple[Alert, str]]: ...
     async def resolve_alert(self, workspace_id: str, alert_id: str, now_ns: int, by: ResolvedBy) -> Alert | None: ...
 
     # The rules engine's side of alerts (every workspace at once)

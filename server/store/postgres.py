@@ -29,16 +29,19 @@ from server.errors import Unavailable
 from server.states import OperationKind, OperationStatus, ResolvedBy
 from server.store.base import LeaseLost
 from server.store.records import (
+    ALERT_COLUMNS,
     Alert,
     AlertChanges,
     AlertRule,
     ApiKey,
     App,
+    AppHealthReads,
     Fence,
     HealthSnapshot,
     Lease,
     Operation,
     Workspace,
+    alert_from_row,
 )
 from server.store.schema import migrations
 
@@ -153,15 +156,40 @@ _LATEST_SNAPSHOTS_OF_WORKSPACE = _request_query(
     _LATEST_SNAPSHOTS + " WHERE apps.workspace_id = $1 AND newest.workspace_id = apps.workspace_id ORDER BY apps.id",
 )
 _LATEST_SNAPSHOTS += " ORDER BY apps.id"  # every app's: the evaluator's, when it starts
+# GetAppHealth's three reads in one statement (one round trip instead of three): the app's columns in App's
+# order, its newest snapshot's in HealthSnapshot's (NULLs before the first tick), the last successful deploy's
+# start. The snapshot is found as _LATEST_SNAPSHOTS finds it, the deploy by deploys_by_app_status.
+_APP_HEALTH_READS = _request_query(
+    "app_health_reads",
+    "SELECT apps.id, apps.workspace_id, apps.name, apps.service_name, apps.memory_limit_mib,"
+    " apps.cpu_limit_cores, apps.created_ns, newest.app_id, newest.workspace_id, newest.checked_ns, newest.status,"
+    " newest.up_since_ns, newest.instance_count, newest.error_rate, newest.avg_latency_ms, newest.reasons,"
+    " (SELECT max(deploys.started_ns) FROM deploys WHERE deploys.app_id = apps.id"
+    f" AND deploys.status = '{OperationStatus.SUCCEEDED}')"
+    " FROM apps LEFT JOIN LATERAL (SELECT * FROM health_snapshots WHERE health_snapshots.app_id = apps.id"
+    " ORDER BY health_snapshots.checked_ns DESC LIMIT 1) AS newest ON true"
+    " WHERE apps.id = $1 AND apps.workspace_id = $2",
+)
 _GET_ALERT = _request_query("get_alert", "SELECT * FROM alerts WHERE id = $1 AND workspace_id = $2")
+# The alerts' columns in ALERT_COLUMNS' order, then the name of each one's app ('' when it is not in the
+# workspace): one statement, not a second one listing the workspace's apps.
 _LIST_ALERTS = {
     (by_app, resolved): _request_query(
         f"list_alerts({'app' if by_app else 'workspace'}"
         f"{'' if resolved is None else ', resolved' if resolved else ', open'})",
-        "SELECT * FROM alerts WHERE workspace_id = $1"
-        + (" AND app_id = $2" if by_app else "")
-        + ("" if resolved is None else " AND resolved_ns IS NOT NULL" if resolved else " AND resolved_ns IS NULL")
-        + f" ORDER BY triggered_ns DESC, id DESC LIMIT ${3 if by_app else 2}",
+        "SELECT "
+        + ", ".join(f"alerts.{column}" for column in ALERT_COLUMNS)
+        + ", coalesce(apps.name, '') FROM alerts LEFT JOIN apps ON apps.id = alerts.app_id"
+        " AND apps.workspace_id = alerts.workspace_id WHERE alerts.workspace_id = $1"
+        + (" AND alerts.app_id = $2" if by_app else "")
+        + (
+            ""
+            if resolved is None
+            else " AND alerts.resolved_ns IS NOT NULL"
+            if resolved
+            else " AND alerts.resolved_ns IS NULL"
+        )
+        + f" ORDER BY alerts.triggered_ns DESC, alerts.id DESC LIMIT ${3 if by_app else 2}",
     )
     for by_app in (False, True)
     for resolved in (None, True, False)
@@ -306,6 +334,14 @@ async def _check_fence(connection: PoolConnectionProxy, fence: Fence) -> None:
 def _count(status: str) -> int:
     """Rows a command touched, from its status tag ("DELETE 3", "INSERT 0 1")."""
     return int(status.rpartition(" ")[2])
+
+
+def _health_reads(row: tuple[Any, ...]) -> AppHealthReads:
+    """The row of _APP_HEALTH_READS: App's 7 columns, HealthSnapshot's 9 (all NULL without one), the deploy's."""
+    snapshot = None
+    if row[7] is not None:
+        snapshot = HealthSnapshot(*row[7:15], reasons=tuple(json.loads(row[15])))
+    return AppHealthReads(App(*row[:7]), snapshot, row[16])
 
 
 def _snapshot(row: Mapping[str, Any]) -> HealthSnapshot:
@@ -484,6 +520,10 @@ class PostgresStore:
             rows = await self._all(_LATEST_SNAPSHOTS_OF_WORKSPACE, workspace_id)
         return [_snapshot(row) for row in rows]
 
+    async def app_health_reads(self, workspace_id: str, app_id: str) -> AppHealthReads | None:
+        row = await self._one(_APP_HEALTH_READS, app_id, workspace_id)
+        return _health_reads(tuple(row)) if row else None
+
     async def delete_snapshots_before(self, before_ns: int, *, fence: Fence | None = None) -> int:
         # Uses health_snapshots_by_time: deletes one tick's worth of rows, not a table scan.
         sql = "DELETE FROM health_snapshots WHERE checked_ns < $1"
@@ -501,8 +541,14 @@ class PostgresStore:
     async def list_alerts(
         self, workspace_id: str, *, app_id: str = "", resolved: bool | None = None, limit: int
     ) -> list[Alert]:
+        named = await self.list_alerts_with_app_names(workspace_id, app_id=app_id, resolved=resolved, limit=limit)
+        return [alert for alert, _ in named]
+
+    async def list_alerts_with_app_names(
+        self, workspace_id: str, *, app_id: str = "", resolved: bool | None = None, limit: int
+    ) -> list[tuple[Alert, str]]:
         args = [workspace_id, app_id, limit] if app_id else [workspace_id, limit]
-        return [Alert(**row) for row in await self._all(_LIST_ALERTS[bool(app_id), resolved], *args)]
+        return [(alert_from_row(row), row[-1]) for row in await self._all(_LIST_ALERTS[bool(app_id), resolved], *args)]
 
     async def resolve_alert(self, workspace_id: str, alert_id: str, now_ns: int, by: ResolvedBy) -> Alert | None:
         await self._execute(_RESOLVE_ALERT, now_ns, by, alert_id, workspace_id)

@@ -147,6 +147,9 @@ def test_the_documented_example_loads() -> None:
         ({"loki": {"tail_watchdog_s": 0.1}}, "[loki] tail_watchdog_s: must be a number ≥ 0.5"),
         ({"loki": {"tenant": ["a"]}}, "[loki] tenant: must be a string"),
         ({"loki": {"tail_delay_for": 2.5}}, "[loki] tail_delay_for: must be an integer from 0 to 5"),
+        ({"api": {"key_cache_s": -1}}, "[api] key_cache_s: must be a number ≥ 0"),
+        ({"api": {"key_cache_s": 61}}, "[api] key_cache_s: must be at most 60 seconds, got 61"),
+        ({"api": {"key_cache_s": "1s"}}, "[api] key_cache_s: must be a finite number"),
     ],
 )
 def test_bad_tables_are_refused_naming_the_file_table_and_key(tables: dict[str, Any], says: str) -> None:
@@ -190,6 +193,12 @@ def test_bad_tables_are_refused_naming_the_file_table_and_key(tables: dict[str, 
 def test_an_override_without_its_familys_matcher_is_refused(tables: dict[str, Any], says: str) -> None:
     with pytest.raises(ConfigError, match=r"^config file /etc/m\.toml: " + re.escape(says)):
         config.from_tables(tables, source="config file /etc/m.toml")
+
+
+def test_the_key_cache_is_one_second_by_default_and_zero_turns_it_off() -> None:
+    assert ApiSettings().key_cache_s == 1.0
+    assert config.from_tables({"api": {"key_cache_s": 0}})["api"].key_cache_s == 0.0
+    assert config.from_tables({"api": {"key_cache_s": 60}})["api"].key_cache_s == 60.0
 
 
 def test_whole_floats_count_as_integers_and_a_numeric_tenant_as_its_digits() -> None:

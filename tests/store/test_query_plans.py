@@ -78,6 +78,7 @@ async def _request_path(store: Store) -> None:
     await store.revoke_api_key("ws_a", "key_a", 2)
     await store.latest_snapshot("app_a")
     await store.latest_snapshots("ws_a")
+    await store.app_health_reads("ws_a", "app_a")
     await store.get_alert("ws_a", "alr_a")
     for app_id in ("", "app_a"):
         for resolved in (None, True, False):
@@ -123,6 +124,8 @@ def _recording(method: Callable[..., Awaitable[Any]], seen: list[str]) -> Callab
 def _record(store: Any, seen: list[str]) -> None:
     if isinstance(store, sqlite_store.SqliteStore):
         store._db = _RecordingConnection(store._db, seen)
+        if store._reader is not None:  # the reads on the loop's thread
+            store._reader = _RecordingConnection(store._reader, seen)
         return
     for name in ("_one", "_all", "_execute"):  # every lone statement of the PostgreSQL store goes through these
         setattr(store, name, _recording(getattr(store, name), seen))

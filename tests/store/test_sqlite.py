@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from server.store import open_sqlite, open_store
-from server.store.records import App, HealthSnapshot
+from server.store import SqliteStore, open_sqlite, open_store
+from server.store.records import ApiKey, App, HealthSnapshot
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -42,4 +42,77 @@ async def test_a_transaction_cancelled_while_waiting_for_the_lock_leaves_no_lock
         assert (await store.latest_snapshot("app_a")) == snapshot
     finally:
         other.close()
+        await store.close()
+
+
+class _Locked:
+    """A reader that finds the file locked (or fails otherwise), as sqlite3 says so: an error with its code."""
+
+    def __init__(self, code: int):
+        self.code = code
+
+    def execute(self, sql: str, params: object) -> None:
+        error = sqlite3.OperationalError("database is locked" if self.code == sqlite3.SQLITE_BUSY else "no such table")
+        error.sqlite_errorcode = self.code  # type: ignore[attr-defined]
+        raise error
+
+    def close(self) -> None:
+        pass
+
+
+class _Refusing:
+    """aiosqlite's connection, failing the test if a statement goes through it."""
+
+    def __init__(self, connection: object):
+        self._connection = connection
+
+    def execute_fetchall(self, sql: str, *args: object) -> None:
+        raise AssertionError(f"sent through aiosqlite's thread: {sql}")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._connection, name)
+
+
+async def _seeded(path: pathlib.Path) -> SqliteStore:
+    store = await open_sqlite(str(path))
+    await store.create_workspace("ws_a", "A", 1)
+    await store.upsert_app(App("app_a", "ws_a", "api", "api", 512, 1, 1))
+    await store.create_api_key(ApiKey("key_a", "ws_a", "ci", "dor_sk_abc", 1, None), b"hash")
+    return store
+
+
+async def _request_reads(store: SqliteStore) -> tuple[object, ...]:
+    return (
+        await store.find_api_key(b"hash"),
+        await store.get_app("ws_a", "app_a"),
+        await store.app_health_reads("ws_a", "app_a"),
+        await store.list_alerts_with_app_names("ws_a", limit=5),
+    )
+
+
+async def test_the_request_reads_run_on_the_loops_thread(tmp_path: pathlib.Path) -> None:
+    store = await _seeded(tmp_path / "m.db")
+    try:
+        expected = await _request_reads(store)
+        aiosqlite_connection = store._db
+        store._db = _Refusing(aiosqlite_connection)  # type: ignore[assignment]
+        assert await _request_reads(store) == expected
+        assert expected[0] == ApiKey("key_a", "ws_a", "ci", "dor_sk_abc", 1, None)
+        store._db = aiosqlite_connection
+    finally:
+        await store.close()
+
+
+async def test_a_read_that_finds_the_file_locked_is_sent_through_aiosqlites_thread(tmp_path: pathlib.Path) -> None:
+    store = await _seeded(tmp_path / "m.db")
+    reader = store._reader
+    try:
+        expected = await _request_reads(store)
+        store._reader = _Locked(sqlite3.SQLITE_BUSY)  # type: ignore[assignment]
+        assert await _request_reads(store) == expected
+        store._reader = _Locked(sqlite3.SQLITE_ERROR)  # type: ignore[assignment]
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):  # any other failure is the caller's
+            await store.find_api_key(b"hash")
+    finally:
+        store._reader = reader
         await store.close()

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from server.states import AlertSeverity, AlertType, OperationKind, OperationStatus, ResolvedBy
 from server.store import Store, open_store
-from server.store.records import App, HealthSnapshot
+from server.store.records import Alert, AlertChanges, App, AppHealthReads, HealthSnapshot, Operation
 from server.store.schema import migrations
 from testing.postgres import PostgresCluster
 from tests.store.backends import BACKENDS, UNIQUE_VIOLATION, fresh_database, raw_sql, schema_of, schema_versions
@@ -75,6 +76,57 @@ async def test_latest_snapshot_per_app(store: Store) -> None:
     assert await store.latest_snapshot("app_a") == newer
     assert await store.latest_snapshots("ws_a") == [newer]
     assert await store.latest_snapshots() == [newer]
+
+
+async def test_app_health_reads_are_the_app_its_newest_snapshot_and_its_last_successful_deploy(store: Store) -> None:
+    app = await store.get_app("ws_a", "app_a")
+    assert await store.app_health_reads("ws_a", "app_a") == AppHealthReads(app, None, None)  # type: ignore[arg-type]
+    older = HealthSnapshot("app_a", "ws_a", 10, "unknown", None, None, None, None, ())
+    newer = HealthSnapshot("app_a", "ws_a", 20, "degraded", 5, 2, 7.5, 40.0, ("2 of 3 instances up", "é ≥ 1"))
+    await store.save_snapshots([older, newer])
+    deploys = [("dep_1", OperationStatus.SUCCEEDED, 100), ("dep_2", OperationStatus.SUCCEEDED, 300)]
+    deploys += [("dep_3", OperationStatus.FAILED, 400), ("dep_4", OperationStatus.RUNNING, 500)]
+    for deploy_id, status, started_ns in deploys:
+        await store.record_operation(
+            OperationKind.DEPLOY, Operation(deploy_id, "app_a", "ws_a", status, started_ns, None)
+        )
+    reads = await store.app_health_reads("ws_a", "app_a")
+    assert reads == AppHealthReads(app, newer, 300)  # type: ignore[arg-type]
+    # The same answers as the separate reads.
+    assert reads.snapshot == await store.latest_snapshot("app_a")  # type: ignore[union-attr]
+    assert reads.last_deploy_started_ns == await store.last_deploy_started_ns("app_a", OperationStatus.SUCCEEDED)  # type: ignore[union-attr]
+    assert await store.app_health_reads("ws_b", "app_a") is None  # in another workspace: not found
+    assert await store.app_health_reads("ws_a", "app_missing") is None
+
+
+async def test_alerts_are_listed_with_their_apps_names(store: Store) -> None:
+    await store.create_workspace("ws_b", "B", 1)
+    await store.upsert_app(App("app_b", "ws_b", "web", "web", 512, 1, 1))
+    await store.upsert_app(App("app_c", "ws_a", "worker", "worker", 512, 1, 1))
+    fired = [
+        Alert("alr_1", "ws_a", "app_a", AlertType.HIGH_CPU, AlertSeverity.WARNING, "cpu ≥ 80%", 10, None, None),
+        Alert("alr_2", "ws_a", "app_c", AlertType.HIGH_MEMORY, AlertSeverity.CRITICAL, "memory", 20, None, None),
+        # An alert of ws_a naming an app of ws_b: listed in ws_a without a name.
+        Alert("alr_3", "ws_a", "app_b", AlertType.HIGH_LATENCY, AlertSeverity.WARNING, "latency", 30, None, None),
+    ]
+    assert await store.apply_alert_changes(AlertChanges(now_ns=40, fire=fired)) == fired
+    await store.resolve_alert("ws_a", "alr_1", 50, ResolvedBy.MANUAL)
+    named = await store.list_alerts_with_app_names("ws_a", limit=10)
+    assert [(alert.id, name) for alert, name in named] == [("alr_3", ""), ("alr_2", "worker"), ("alr_1", "api")]
+    assert named[2][0] == Alert(
+        "alr_1", "ws_a", "app_a", AlertType.HIGH_CPU, AlertSeverity.WARNING, "cpu ≥ 80%", 10, 50, ResolvedBy.MANUAL
+    )
+    assert [type(named[2][0].resolved_by), type(named[1][0].type)] == [ResolvedBy, AlertType]
+    assert [alert for alert, _ in named] == await store.list_alerts("ws_a", limit=10)
+    for app_id, resolved, limit, ids in [
+        ("app_c", None, 10, ["alr_2"]),
+        ("", True, 10, ["alr_1"]),
+        ("", False, 10, ["alr_3", "alr_2"]),
+        ("", None, 1, ["alr_3"]),
+    ]:
+        listed = await store.list_alerts_with_app_names("ws_a", app_id=app_id, resolved=resolved, limit=limit)
+        assert [alert.id for alert, _ in listed] == ids
+    assert await store.list_alerts_with_app_names("ws_b", limit=10) == []
 
 
 async def test_at_most_one_open_alert_per_app_and_type(store: Store, database: str) -> None:
