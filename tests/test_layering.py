@@ -1,8 +1,8 @@
 """The import rules of docs/architecture.md, checked on the source: which room may import which.
 
-A room is a folder of server/ (api, metrics, logs, alerts, notify, store, cli, cluster) or one of the shared modules. The
-arrows point one way: api → capabilities (metrics, logs, alerts) → store and the shared kernel; the edge
-and the development helpers never reach into the server's or the tests' code.
+A room is a folder of server/ (api, metrics, logs, alerts, notify, store, cli, cluster) or one of the shared
+modules. The arrows point one way: api → capabilities (metrics, logs, alerts) → store and the shared kernel;
+the edge and the development helpers never reach into the server's or the tests' code.
 """
 
 from __future__ import annotations
