@@ -29,6 +29,7 @@ import uvicorn
 
 from devstack import seed
 from devstack.workload import Workload
+from edge import console
 from testing.procs import Process, grpc_serving
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -181,6 +182,9 @@ def _print_banner(settings: Settings, state: dict[str, str], workload: Workload)
         "",
         f"Workspace {ws}, apps: {', '.join(f'{a.id} ({a.name})' for a in workload.apps)}",
         f"API key: {key}",
+        "",
+        "Web console, signed in to the demo workspace (the key sits in the #fragment, which no server sees):",
+        f"  {console.signed_in_url(edge, ws, key, [a.id for a in workload.apps])}",
         "",
         f'curl -s {auth} "{base}/apps/{app}/metrics?period=1h"',
         f'curl -s {auth} "{base}/apps/{app}/health"',

@@ -19,7 +19,7 @@ from google.protobuf import descriptor, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.types import Message, Receive, Scope, Send
 
-from edge import jsonmap, openapi, request, sse
+from edge import console, jsonmap, openapi, request, sse
 from edge.config import Config
 from edge.errors import ApiError, error_info, from_rpc_error, invalid_argument, method_not_allowed, route_not_found
 from edge.routes import Route, Router, routes_from
@@ -121,6 +121,8 @@ class Edge:
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
         try:
+            if path in console.ASSETS and await console.serve(scope, send):  # the web console (edge/console/)
+                return
             if path in ("/healthz", "/readyz", OPENAPI_PATH):
                 await self._builtin(method, path, send)
                 return
