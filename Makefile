@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PROTOS := $(shell find protos -name '*.proto')
 STAMP := $(VENV)/.installed
 
-.PHONY: all run test gen check-gen lint format system-deps bench clean
+.PHONY: all run test gen check-gen lint format system-deps bench screenshots clean
 
 all: test
 
@@ -50,6 +50,11 @@ format: $(STAMP)
 bench: $(STAMP) check-gen system-deps
 	@scripts/system-deps.sh nghttp2-client
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## screenshots: every console page at 1280×800 and 390×844, as PNGs in docs/screenshots/ (real stack, headless Chromium)
+screenshots: $(STAMP) check-gen
+	@scripts/system-deps.sh prometheus chromium
+	$(BIN)/python -m testing.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -2,7 +2,7 @@
 # Installs the Debian packages the suite and `make run` need, when missing:
 #   prometheus  (+ promtool) the real metrics backend, for the tests and `make run`
 #   wrk         the HTTP load generator of the edge benchmark
-#   chromium    the browser of the EventSource test of the edge (run headless)
+#   chromium    the browser of the web console's tests, `make screenshots` and the edge's EventSource test (headless)
 #   postgresql  the server binaries (initdb, pg_ctl) of the PostgreSQL store tests' throwaway cluster
 #   openssl     makes the throwaway CA and certificates of the TLS tests
 #   nghttp2-client  h2load, the gRPC load generator of bench/bench_replicas.py (`make bench` only: not a default)
