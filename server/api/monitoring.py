@@ -40,6 +40,8 @@ class HealthReader(Protocol):
     # NotFound when the app is not in the workspace: the existence check is the capability's own read.
     async def health_of(self, workspace_id: str, app_id: str) -> pb.GetAppHealthResponse: ...
 
+    async def workspace_apps(self, workspace_id: str) -> pb.ListWorkspaceAppsResponse: ...
+
 
 class LogReader(Protocol):
     async def list_logs(self, app: App, request: pb.ListAppLogsRequest) -> pb.ListAppLogsResponse: ...
@@ -161,6 +163,14 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
                 yield caller.end_message  # then the call completes with OK
         finally:
             caller.done()
+
+    @rpc.unary
+    async def ListWorkspaceApps(
+        self, request: pb.ListWorkspaceAppsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListWorkspaceAppsResponse:
+        key = await self._key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        return await _wired(self._cap.health, "ListWorkspaceApps (the health snapshots)").workspace_apps(workspace_id)
 
     @rpc.unary
     async def GetWorkspaceOverview(

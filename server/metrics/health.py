@@ -252,6 +252,22 @@ class HealthService:
     async def app_health(self, app: App) -> pb.GetAppHealthResponse:
         return await self.health_of(app.workspace_id, app.id)
 
+    async def workspace_apps(self, workspace_id: str) -> pb.ListWorkspaceAppsResponse:
+        """ListWorkspaceApps: every app of the workspace by name, with the status GetAppHealth would report."""
+        at_ns = self._clock()
+        latest = {snapshot.app_id: snapshot for snapshot in await self._store.latest_snapshots(workspace_id)}
+        reply = pb.ListWorkspaceAppsResponse()
+        for app in sorted(await self._store.list_apps(workspace_id), key=lambda a: (a.name, a.id)):
+            summary = reply.apps.add(id=app.id, name=app.name, service_name=app.service_name)
+            snapshot = latest.get(app.id)
+            if snapshot is None:
+                summary.status = pb.HEALTH_STATUS_UNKNOWN
+                continue
+            _set_time(summary.last_checked_at, snapshot.checked_ns)
+            stale = is_stale(snapshot, at_ns, self._stale_after_ns)
+            summary.status = pb.HEALTH_STATUS_UNKNOWN if stale else _STATUS_NUMBERS[snapshot.status]  # type: ignore[assignment]
+        return reply
+
     def _reply(self, app_id: str, snapshot: HealthSnapshot | None, deployed_ns: int | None) -> pb.GetAppHealthResponse:
         reply = pb.GetAppHealthResponse(app_id=app_id)
         if deployed_ns is not None:

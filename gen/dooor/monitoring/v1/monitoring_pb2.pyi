@@ -335,6 +335,32 @@ class ActivityItem(_message.Message):
     timestamp: _timestamp_pb2.Timestamp
     def __init__(self, type: _Optional[_Union[ActivityType, str]] = ..., app_name: _Optional[str] = ..., status: _Optional[_Union[OperationStatus, str]] = ..., message: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class ListWorkspaceAppsRequest(_message.Message):
+    __slots__ = ("workspace_id",)
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    def __init__(self, workspace_id: _Optional[str] = ...) -> None: ...
+
+class ListWorkspaceAppsResponse(_message.Message):
+    __slots__ = ("apps",)
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    apps: _containers.RepeatedCompositeFieldContainer[AppSummary]
+    def __init__(self, apps: _Optional[_Iterable[_Union[AppSummary, _Mapping]]] = ...) -> None: ...
+
+class AppSummary(_message.Message):
+    __slots__ = ("id", "name", "service_name", "status", "last_checked_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    service_name: str
+    status: HealthStatus
+    last_checked_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., service_name: _Optional[str] = ..., status: _Optional[_Union[HealthStatus, str]] = ..., last_checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class ListAlertsRequest(_message.Message):
     __slots__ = ("workspace_id", "app_id", "resolved", "limit")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]

@@ -60,6 +60,11 @@ class MonitoringServiceStub:
                 request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetWorkspaceOverviewRequest.SerializeToString,
                 response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetWorkspaceOverviewResponse.FromString,
                 _registered_method=True)
+        self.ListWorkspaceApps = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/ListWorkspaceApps',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListWorkspaceAppsRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListWorkspaceAppsResponse.FromString,
+                _registered_method=True)
         self.ListAlerts = channel.unary_unary(
                 '/dooor.monitoring.v1.MonitoringService/ListAlerts',
                 request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListAlertsRequest.SerializeToString,
@@ -118,6 +123,15 @@ class MonitoringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWorkspaceApps(self, request, context):
+        """Lists the workspace's apps, each with its latest health status, by name.
+        An addition to the documented API: what a console or script needs to
+        find the app ids the other calls take.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAlerts(self, request, context):
         """Lists the workspace's alerts, newest first. Over REST the response is the
         bare JSON array of alerts.
@@ -161,6 +175,11 @@ def add_MonitoringServiceServicer_to_server(servicer, server):
                     servicer.GetWorkspaceOverview,
                     request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetWorkspaceOverviewRequest.FromString,
                     response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetWorkspaceOverviewResponse.SerializeToString,
+            ),
+            'ListWorkspaceApps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkspaceApps,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListWorkspaceAppsRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListWorkspaceAppsResponse.SerializeToString,
             ),
             'ListAlerts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAlerts,
@@ -309,6 +328,33 @@ class MonitoringService:
             '/dooor.monitoring.v1.MonitoringService/GetWorkspaceOverview',
             dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetWorkspaceOverviewRequest.SerializeToString,
             dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetWorkspaceOverviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkspaceApps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/ListWorkspaceApps',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListWorkspaceAppsRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListWorkspaceAppsResponse.FromString,
             options,
             channel_credentials,
             insecure,
