@@ -24,7 +24,7 @@ from testing.platform import Tenant, new_tenant
 from testing.procs import ServerProcess, running_server
 
 EVAL_INTERVAL_S = 2.0
-# The apps the console is told about: every app of the data set, so the overview shows each health status.
+# Every app of the data set (the overview shows each health status); the `make run` style link names them too.
 APPS = (data.FULL, *data.HEALTH_CASES, data.IDLE, data.EMPTY)
 LOG_APP = data.FULL
 # Names as a workspace would have them (the data set calls every app "my-api").

@@ -32,14 +32,14 @@ def _api(stack: ConsoleStack, path: str) -> httpx.Response:
     return httpx.get(url, headers={"authorization": f"Bearer {stack.key}"}, timeout=20)
 
 
-async def _fill_sign_in(page: Page, workspace: str, key: str, apps: str) -> None:
+async def _fill_sign_in(page: Page, workspace: str, key: str) -> None:
     """Types into the form as a keyboard user does: the first empty field has the focus, Tab moves on."""
     await page.evaluate("localStorage.clear()")
     await page.goto(page_url := await page.evaluate("location.origin + '/'"))
     assert page_url.endswith("/")
     await page.wait_for(READY.format(page="signin"))
     assert await page.evaluate("document.activeElement.id") == "ws"
-    for text in (workspace, key, apps):
+    for text in (workspace, key):
         await page.type_text(text)
         await page.press("Tab")
     assert await page.evaluate("document.activeElement.textContent") == "Sign in"
@@ -50,8 +50,13 @@ async def test_sign_in_by_keyboard_then_every_page_loads_without_a_console_error
     page: Page, console_stack: ConsoleStack
 ) -> None:
     await page.goto(console_stack.edge.url + "/")
-    await _fill_sign_in(page, console_stack.workspace_id, console_stack.key, ",".join(APPS))
+    await _fill_sign_in(page, console_stack.workspace_id, console_stack.key)
     await page.wait_for(READY.format(page="overview"))
+    # Told no app id: the workspace's apps come from ListWorkspaceApps, by name.
+    listed = [app["id"] for app in (await asyncio.to_thread(_api, console_stack, "/apps")).json()["apps"]]
+    assert sorted(listed) == sorted(APPS)
+    rows = await page.evaluate("[...document.querySelectorAll('.app-row')].map(r => r.dataset.app)")
+    assert rows == listed
     assert await page.evaluate("sessionStorage.getItem('dooor.key')") == console_stack.key
     assert await page.evaluate("localStorage.getItem('dooor.key')") is None
     await page.evaluate(f"location.hash = '#/apps/{LOG_APP}'")
@@ -79,7 +84,7 @@ async def test_the_signed_in_url_keeps_the_key_for_the_tab_and_clears_the_fragme
 async def test_a_wrong_key_is_refused_with_a_clear_message(page: Page, console_stack: ConsoleStack) -> None:
     await page.goto(console_stack.edge.url + "/")
     wrong = "dor_sk_" + secrets.token_urlsafe(32)
-    await _fill_sign_in(page, console_stack.workspace_id, wrong, "")
+    await _fill_sign_in(page, console_stack.workspace_id, wrong)
     text = await page.wait_for("document.querySelector('.signin-message')?.innerText")
     assert "refused" in text and "revoked" in text
     assert await page.evaluate("sessionStorage.getItem('dooor.key')") is None
@@ -129,7 +134,7 @@ async def test_the_overview_shows_the_api_counts_and_each_app_with_its_health_ba
     for app in APPS:
         health = (await asyncio.to_thread(_api, console_stack, f"/apps/{app}/health")).json()
         assert badges[app] == health["status"], app
-    # Names are learnt after the first draw (the API lists no apps): each app's serviceName, its id beside it.
+    # Names come from ListWorkspaceApps: each app's name, its id beside it.
     await page.wait_for(f"document.querySelectorAll('.app-row .app-name .muted').length === {len(APPS)}")
     shown = await page.evaluate(
         "Object.fromEntries([...document.querySelectorAll('.app-row')].map("

@@ -55,6 +55,7 @@ function query(params) {
 const ws = () => current().workspace;
 
 export const overview = (opts) => call(`${base(ws())}/overview`, opts);
+export const workspaceApps = (opts) => call(`${base(ws())}/apps`, opts);
 export const health = (app, opts) => call(`${base(ws())}/apps/${enc(app)}/health`, opts);
 export const metrics = (app, period, opts) => call(`${base(ws())}/apps/${enc(app)}/metrics${query({ period })}`, opts);
 export const logs = (app, params, opts) => call(`${base(ws())}/apps/${enc(app)}/logs${query(params)}`, opts);

@@ -1,5 +1,5 @@
 // The workspace overview: counts, the health mix, today's deploys and failed builds, the estimated cost,
-// recent activity, and the apps this console watches, each with its health badge.
+// recent activity, and the workspace's apps (ListWorkspaceApps, plus any id added by hand), each with its badge.
 
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
@@ -9,6 +9,9 @@ import * as session from "./session.js";
 import { healthBadge, notice, stat } from "./widgets.js";
 
 const MIX = ["healthy", "degraded", "unhealthy", "unknown"];
+// Apps whose GetAppHealth is asked on each refresh (instances, errors, latency, uptime); the others show the
+// status ListWorkspaceApps gives. Keeps a large workspace within the per-key rate limit.
+const DETAILED = 24;
 
 function healthMix(summary) {
   const total = MIX.reduce((sum, k) => sum + (summary[k] || 0), 0);
@@ -66,11 +69,14 @@ const fact = (term, value, title) => h("div", {}, h("dt", {}, term), h("dd", { t
 function appRow(id, result, names, onRemove) {
   const name = names[id] || id;
   const link = h("a", { href: `#/apps/${encodeURIComponent(id)}` }, name);
-  const remove = h(
-    "button",
-    { type: "button", class: "link small", "aria-label": `Stop watching ${id}`, onclick: () => onRemove(id) },
-    "Remove",
-  );
+  // Only an id added by hand can be removed: the workspace's own apps come back with the next list.
+  const remove = onRemove
+    ? h(
+        "button",
+        { type: "button", class: "link small", "aria-label": `Stop watching ${id}`, onclick: () => onRemove(id) },
+        "Remove",
+      )
+    : null;
   if (result.status === "rejected") {
     return h(
       "li",
@@ -118,7 +124,7 @@ function addAppForm(onAdd) {
         input.value = "";
       },
     },
-    h("label", { for: "add-app" }, "Watch another app"),
+    h("label", { for: "add-app" }, "Watch an app by id"),
     input,
     h("button", { type: "submit" }, "Add"),
   );
@@ -167,16 +173,21 @@ export function overviewPage(main) {
 
   let shown = "";
   async function refresh() {
-    const ids = session.apps();
-    const [overview, open, ...healths] = await Promise.allSettled([
+    const [overview, open, listed] = await Promise.allSettled([
       api.overview(),
       api.alerts({ resolved: false, limit: 500 }),
-      ...ids.map((id) => api.health(id)),
+      api.workspaceApps(),
     ]);
     if (overview.status === "rejected") {
       replace(problem, notice(overview.reason));
       return;
     }
+    const summaries = new Map(listed.status === "fulfilled" ? listed.value.apps.map((a) => [a.id, a]) : []);
+    for (const app of summaries.values()) session.rememberName(app.id, app.name);
+    const ids = [...summaries.keys(), ...session.apps().filter((id) => !summaries.has(id))];
+    const healths = await Promise.allSettled(
+      ids.map((id, i) => (i < DETAILED || !summaries.has(id) ? api.health(id) : Promise.resolve(summaries.get(id)))),
+    );
     // Re-render only on a change, so that a keyboard user's focus is not reset every turn.
     const signature = JSON.stringify([ids, overview, open, healths]);
     if (signature === shown) return;
@@ -189,19 +200,18 @@ export function overviewPage(main) {
     replace(
       apps,
       ids.length
-        ? ids.map((id, i) => appRow(id, healths[i], names, remove))
-        : h("li", { class: "muted" }, "No app watched yet: add one by id."),
+        ? ids.map((id, i) => appRow(id, healths[i], names, summaries.has(id) ? null : remove))
+        : h("li", { class: "muted" }, "No app in this workspace yet."),
     );
-    const hidden = overview.value.totalApps - ids.length;
     appsNote.textContent =
-      hidden > 0 ? `${hidden} more app(s) in this workspace: the API has no list of apps, so add them by id.` : "";
+      ids.length > DETAILED ? `Instances, errors and latency are shown for the first ${DETAILED} apps.` : "";
     const items = overview.value.recentActivity || [];
     replace(activity, items.length ? items.map(activityItem) : h("li", { class: "muted" }, "Nothing yet."));
     main.dataset.ready = "overview";
   }
 
-  // The API lists no apps, so no names either; an app's metrics carry its serviceName. Asked once per app
-  // and page (then kept in localStorage), one call at a time, after the page is drawn.
+  // An id added by hand and not in the workspace's list has no name from it; its metrics carry its
+  // serviceName. Asked once per app and page (then kept in localStorage), one call at a time.
   const asked = new Set();
   let naming = false;
   let left = false;

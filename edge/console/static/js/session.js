@@ -27,7 +27,8 @@ export function signOut() {
   sessionStorage.removeItem(KEY);
 }
 
-// The REST API has no "list apps" operation, so the console knows the apps it was told about.
+// App ids watched besides the workspace's own list (ListWorkspaceApps): given in the `make run` link or
+// added by hand on the overview.
 export function apps() {
   try {
     const list = JSON.parse(localStorage.getItem(APPS) || "[]");

@@ -1,4 +1,4 @@
-// The sign-in form: workspace id, API key, and the app ids to watch (the API cannot list apps). The key is
+// The sign-in form: workspace id and API key (the workspace's apps come from ListWorkspaceApps). The key is
 // checked with one ordinary call before it is kept; a refusal is explained on the spot.
 
 import { call } from "./api.js";
@@ -26,13 +26,6 @@ export function signinPage(main, reason, done) {
     autocomplete: "off",
     placeholder: "dor_sk_…",
   });
-  const apps = h("input", {
-    id: "apps",
-    name: "apps",
-    value: known.apps.join(", "),
-    autocomplete: "off",
-    spellcheck: "false",
-  });
   const submit = h("button", { type: "submit", class: "primary" }, "Sign in");
 
   async function signIn(event) {
@@ -48,7 +41,7 @@ export function signinPage(main, reason, done) {
     const ws = workspace.value.trim();
     try {
       await call(`/api/v1/workspaces/${encodeURIComponent(ws)}/monitoring/overview`, { key: secret });
-      session.signIn(secret, ws, apps.value.split(/[\s,]+/));
+      session.signIn(secret, ws, known.apps);
       done();
     } catch (error) {
       replace(message, h("p", { class: "notice error" }, explain(error)));
@@ -70,8 +63,6 @@ export function signinPage(main, reason, done) {
       workspace,
       h("label", { for: "key" }, "API key"),
       key,
-      h("label", { for: "apps" }, "Apps to watch ", h("span", { class: "muted" }, "(ids, comma-separated)")),
-      apps,
       submit,
     ),
   );
