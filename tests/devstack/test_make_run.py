@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -123,6 +124,14 @@ def test_make_run_serves_every_endpoint_with_data_and_stops_clean(stack: Stack, 
     assert "curl" in banner
     assert "grpcurl" in banner
     ws, app = "ws_demo", "app_demo_api"
+    # The console link: the edge's page, signed in to the demo workspace with this key, in the fragment only.
+    edge_url = f"http://{stack_env['MONITORING_EDGE_ADDR']}"
+    link = next(word for word in banner.split() if word.startswith(f"{edge_url}/#key="))
+    fragment = urllib.parse.parse_qs(urllib.parse.urlsplit(link).fragment)
+    assert (fragment["key"], fragment["workspace"]) == ([key], [ws])
+    assert app in fragment["apps"][0].split(",")
+    page = httpx.get(link.split("#", 1)[0], timeout=15)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     edge = httpx.Client(
         base_url=f"http://{stack_env['MONITORING_EDGE_ADDR']}/api/v1/workspaces/{ws}/monitoring",
         headers={"Authorization": f"Bearer {key}"},
