@@ -56,6 +56,8 @@ def escape_log(text: str) -> str:
     The path is percent-decoded, so ``%0A`` would start a new, client-written line; the quote would end the
     quoted request early; the backslash is escaped so that an escape in the log is never the client's own.
     """
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return text  # the common case, without a regex pass: isprintable() is False for every control
     return _LOG_UNSAFE.sub(_escape_char, text)
 
 
@@ -65,7 +67,10 @@ def _escape_char(match: re.Match[str]) -> str:
 
 
 def redact_query(query: str) -> str:
-    # Decide on the decoded names, as the request parser does: `access%5Ftoken` is the token too.
+    # Decide on the decoded names, as the request parser does: `access%5Ftoken` is the token too. Without a
+    # percent sign a decoded name differs from its raw form only by '+' → ' ', so the raw text decides.
+    if "%" not in query and TOKEN_PARAM not in query.lower():
+        return query
     pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, errors="replace")
     if not any(name.lower() == TOKEN_PARAM for name, _ in pairs):
         return query
@@ -80,6 +85,8 @@ class Edge:
         self.routes = routes_from(services)
         self.router = Router(self.routes)
         self._calls = {route.grpc_path: _callable(channel, route.method) for route in self.routes}
+        # Read from the options once, not per request.
+        self._query_token = frozenset(r.grpc_path for r in self.routes if jsonmap.allow_query_token(r.method))
         self._health = health_pb2_grpc.HealthStub(channel)
         self._ready_service = self.routes[0].method.containing_service.full_name if self.routes else ""
         self._openapi = jsonmap.dumps(openapi.document(self.routes, title="Dooor OS Monitoring API", version="v1"))
@@ -164,8 +171,9 @@ class Edge:
         self, route: Route, path_params: Mapping[tuple[str, ...], str], scope: Scope, receive: Receive, send: Send
     ) -> None:
         headers = _headers(scope)
-        query = request.parse_query(scope.get("query_string", b"").decode("latin-1"))
-        allow_token = jsonmap.allow_query_token(route.method)
+        raw_query = scope.get("query_string", b"")
+        query = request.parse_query(raw_query.decode("latin-1")) if raw_query else []
+        allow_token = route.grpc_path in self._query_token
         if not allow_token and any(name == TOKEN_PARAM for name, _ in query):
             raise invalid_argument(
                 TOKEN_PARAM, "is only accepted by streaming endpoints; send the header 'Authorization: Bearer <key>'"
@@ -213,7 +221,13 @@ def _callable(channel: grpc.aio.Channel, method: descriptor.MethodDescriptor) ->
     kind = channel.unary_stream if method.server_streaming else channel.unary_unary
     if method.client_streaming:
         raise ValueError(f"{method.full_name}: client streaming cannot be mapped to HTTP")
-    return kind(path, request_serializer=lambda m: m.SerializeToString(), response_deserializer=response.FromString)
+    return kind(
+        path,
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=response.FromString,
+        # As grpcio-tools' generated stubs do: C-core resolves the method once, not on every call.
+        _registered_method=True,
+    )
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -22,9 +22,10 @@ from starlette.types import ASGIApp
 import envconfig
 from dooor.monitoring.v1 import monitoring_pb2, platform_pb2
 from edge import config as config_module
-from edge import upstream
+from edge import logs, upstream
 from edge.app import Edge
 from edge.config import Config
+from edge.protocol import GatheringHttpToolsProtocol
 
 log = logging.getLogger("edge")
 
@@ -82,7 +83,7 @@ async def serve(config: Config) -> None:
                 app,
                 host=config.host,
                 port=config.port,
-                http="httptools",
+                http=GatheringHttpToolsProtocol,  # httptools, one write per response (edge/protocol.py)
                 lifespan="on",
                 access_log=False,  # ours strips secrets from URLs; uvicorn's would log access_token
                 log_config=None,
@@ -111,7 +112,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
     except envconfig.ConfigError as error:
         print(f"monitoring-edge: {error}", file=sys.stderr)
         sys.exit(2)  # as argparse does for a bad flag
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(config.log_level)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; fall back to asyncio's loop

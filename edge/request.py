@@ -229,6 +229,7 @@ def _set(message: Message, path: tuple[FD, ...], value: Any) -> None:
         setattr(message, leaf.name, value)
 
 
+@functools.cache
 def field_path(message: descriptor.Descriptor, names: tuple[str, ...]) -> tuple[FD, ...]:
     """The fields that ``names`` (a dotted path, split) walks through from ``message``, leaf last."""
     path = []
@@ -239,6 +240,7 @@ def field_path(message: descriptor.Descriptor, names: tuple[str, ...]) -> tuple[
     return tuple(path)
 
 
+@functools.cache
 def _display(path: tuple[FD, ...]) -> str:
     return ".".join(jsonmap.json_name(f) for f in path)
 
@@ -303,10 +305,15 @@ def _camel(snake: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+@functools.cache
+def _header_fields(message: descriptor.Descriptor) -> tuple[tuple[FD, str], ...]:
+    """The ``(from_header)`` fields of ``message`` with their header, read from the options once per type."""
+    return tuple((f, header) for f in message.fields if (header := jsonmap.from_header(f)) is not None)
+
+
 def _from_headers(request: Message, headers: Mapping[str, str], seen: set[str]) -> None:
-    for field in request.DESCRIPTOR.fields:
-        header = jsonmap.from_header(field)
-        if header is None or jsonmap.json_name(field) in seen:
+    for field, header in _header_fields(request.DESCRIPTOR):
+        if jsonmap.json_name(field) in seen:
             continue
         value = headers.get(header.lower())
         if value:

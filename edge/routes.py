@@ -17,6 +17,7 @@ the spec asks. Two routes of the same HTTP method that can match the same path a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import urllib.parse
 from collections.abc import Iterable, Iterator
@@ -161,7 +162,7 @@ class Route:
     body: str
     response_body: str
 
-    @property
+    @functools.cached_property
     def grpc_path(self) -> str:
         return f"/{self.method.containing_service.full_name}/{self.method.name}"
 
@@ -229,15 +230,21 @@ class Router:
     def __init__(self, routes: list[Route]):
         check_unambiguous(routes)
         self.routes = routes
+        # A request is tried only against the routes of its method that can have its number of segments (a
+        # template without "**" has exactly one segment per token); the others matter only for a 405. The
+        # order of the candidates does not matter: no two routes of one method can match the same path.
+        self._candidates: dict[tuple[str, int | None], list[Route]] = {}
+        for route in routes:
+            key = (route.http_method, None if "**" in route.template.tokens else len(route.template.tokens))
+            self._candidates.setdefault(key, []).append(route)
 
     def match(self, http_method: str, raw_path: str) -> Match | list[str] | None:
         """The matching route; else the sorted methods the path allows (405); else ``None`` (404)."""
-        allowed: set[str] = set()
-        for route in self.routes:
-            params = route.template.match(raw_path)
-            if params is None:
-                continue
-            if route.http_method == http_method:
-                return Match(route, params)
-            allowed.add(route.http_method)
+        segments = raw_path.count("/")
+        for key in ((http_method, segments), (http_method, None)):
+            for route in self._candidates.get(key, ()):
+                params = route.template.match(raw_path)
+                if params is not None:
+                    return Match(route, params)
+        allowed = {r.http_method for r in self.routes if r.template.match(raw_path) is not None}
         return sorted(allowed) or None

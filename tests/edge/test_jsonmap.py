@@ -236,3 +236,34 @@ def test_non_finite_floats_never_reach_the_output() -> None:
 
 def test_dumps_is_one_line_even_with_newlines_in_strings() -> None:
     assert b"\n" not in jsonmap.dumps(jsonmap.to_json(pb.LogEntry(message="a\nb\r\nc")))
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [-62_135_596_800, -62_135_596_799, -86_401, -1, 0, 1, 951_782_400, 1_737_383_401, 4_102_444_800, 253_402_300_799],
+)
+@pytest.mark.parametrize("nanos", [0, 1, 1_000, 1_000_000, 120_000_000, 123_456_000, 999_999_999])
+def test_timestamps_are_exactly_protobufs_canonical_form(seconds: int, nanos: int) -> None:
+    stamp = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    assert jsonmap.format_timestamp(stamp) == stamp.ToJsonString()
+    assert jsonmap.format_timestamp(stamp) == stamp.ToJsonString()  # again, from the cache
+
+
+@pytest.mark.parametrize(("seconds", "nanos"), [(-62_135_596_801, 0), (253_402_300_800, 0), (0, -1), (0, 10**9)])
+def test_timestamps_out_of_protobufs_range_fail_as_protobuf_does(seconds: int, nanos: int) -> None:
+    stamp = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    with pytest.raises(ValueError, match="Timestamp is not valid"):
+        stamp.ToJsonString()
+    with pytest.raises(ValueError, match="Timestamp is not valid"):
+        jsonmap.format_timestamp(stamp)
+
+
+def test_the_compiled_renderer_reaches_a_field_named_like_a_python_keyword() -> None:
+    plan = jsonmap._FieldPlan("from", "from", jsonmap._identity, False, False, False, False)
+    assert jsonmap._field_lines(plan, "f0") == ["out['from'] = getattr(m, 'from')"]
+
+
+def test_response_body_renders_the_selected_field_only_and_as_the_whole_message_would() -> None:
+    reply = pb.ListAlertsResponse(alerts=[pb.Alert(id="alr_1", resolved=True, triggered_at=ts("2025-01-20T00:00:00Z"))])
+    assert jsonmap.field_to_json(reply, "alerts") == jsonmap.to_json(reply)["alerts"]
+    assert jsonmap.field_to_json(reply, "alerts")[0]["resolvedAt"] is None

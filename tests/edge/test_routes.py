@@ -120,3 +120,22 @@ def test_additional_bindings_are_routes_too() -> None:
         ("GET", "/v9/items/{name}", "GetThing"),
         ("POST", "/v9/things/{name}:rename", "RenameThing"),
     ]
+
+
+def test_routes_of_any_length_and_with_double_wildcards_are_found_and_405_looks_at_every_length() -> None:
+    method = next(r.method for r in routes_from(services()))
+    router = Router(
+        [
+            Route("GET", compile_template("/v1/{name=files/**}"), method, "", ""),
+            Route("GET", compile_template("/v1/a/{id}"), method, "", ""),
+            Route("POST", compile_template("/v1/a/{id}/b/c"), method, "", ""),
+        ]
+    )
+    for path in ("/v1/files/x", "/v1/files/x/y/z"):
+        found = router.match("GET", path)
+        assert isinstance(found, Match) and found.path_params == {("name",): path.removeprefix("/v1/")}
+    found = router.match("GET", "/v1/a/7")
+    assert isinstance(found, Match) and found.path_params == {("id",): "7"}
+    assert router.match("GET", "/v1/a/7/b/c") == ["POST"]
+    assert router.match("DELETE", "/v1/files/x/y") == ["GET"]
+    assert router.match("GET", "/v1/a/7/b") is None
