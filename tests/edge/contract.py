@@ -10,6 +10,8 @@ import re
 from typing import Any
 
 CONTRACT = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "contract" / "monitoring-api.txt"
+# Annotated methods beyond the documented contract (additions: the contract's calls and JSON stay as documented).
+ADDITIONS = frozenset({"ListWorkspaceApps"})
 _RESPONSE = re.compile(r"\nResponse\n")
 _CURL = re.compile(r'curl (?:-N )?-X (GET|PATCH|POST|PUT|DELETE) "https://[^/"]+(/api/v1/[^"?]+)\??([^"]*)"')
 

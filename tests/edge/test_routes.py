@@ -20,6 +20,7 @@ def test_every_annotated_method_of_the_contract_has_exactly_its_route() -> None:
         ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/apps/{app_id}/logs"): "ListAppLogs",
         ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/apps/{app_id}/logs/stream"): "StreamAppLogs",
         ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/overview"): "GetWorkspaceOverview",
+        ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/apps"): "ListWorkspaceApps",  # an addition
         ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/alerts"): "ListAlerts",
         ("PATCH", "/api/v1/workspaces/{workspace_id}/monitoring/alerts/{alert_id}/resolve"): "ResolveAlert",
     }
