@@ -20,7 +20,7 @@ from tests.console.conftest import READY, signed_in
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (scripts/system-deps.sh)"),
-    pytest.mark.timeout(60),
+    pytest.mark.timeout(180),  # generous: the first test also waits for the stack and the browser on 2 busy cores
 ]
 
 STATE = "document.querySelector('.stream-state').dataset.state"

@@ -1,5 +1,5 @@
-// One metric series as a uPlot line chart. The chart's element carries `data-points`: the number of points
-// uPlot holds after drawing, so a test can compare it with the number the API returned.
+// One metric series as a uPlot line chart. The chart's element carries `data-points` (the number of points
+// uPlot holds after drawing) and `plotted` (their values), so a test can compare them with the API's.
 
 import { h } from "./dom.js";
 import { withUnit } from "./format.js";
@@ -9,6 +9,11 @@ const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumF
 const WHOLE = new Set(["req", "instances"]); // counted in whole numbers: no 0.5 tick
 
 const PERIOD_S = { "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
+
+function drawn(holder, values) {
+  holder.dataset.points = String(values.length);
+  holder.plotted = values;
+}
 
 function options(series, color, width, span) {
   const unit = series.unit;
@@ -47,7 +52,7 @@ function options(series, color, width, span) {
         value: (u, v) => withUnit(v, unit),
       },
     ],
-    hooks: { draw: [(u) => (u.root.parentElement.dataset.points = String(u.data[0].length))] },
+    hooks: { draw: [(u) => drawn(u.root.parentElement, u.data[1])] },
   };
 }
 
@@ -55,7 +60,7 @@ function options(series, color, width, span) {
 export function lineChart(holder, series, color, period) {
   holder.replaceChildren();
   if (!series.values.length) {
-    holder.dataset.points = "0";
+    drawn(holder, []);
     holder.append(h("p", { class: "empty" }, "No data in this period."));
     return () => {};
   }

@@ -130,6 +130,21 @@ function addAppForm(onAdd) {
   );
 }
 
+// The control that has the focus inside an app row or a summary card, as a function that focuses the same
+// control (same app, same kind, same text) once the page is redrawn; null when the focus is elsewhere.
+function focusedControl(root) {
+  const active = document.activeElement;
+  if (!active || active === document.body || !root.contains(active)) return null;
+  const row = active.closest("[data-app]");
+  const scope = row ? `[data-app="${CSS.escape(row.dataset.app)}"] ` : "";
+  const tag = active.tagName.toLowerCase();
+  const text = active.textContent;
+  return () => {
+    const again = [...root.querySelectorAll(`${scope}${tag}`)].find((el) => el.textContent === text);
+    again?.focus();
+  };
+}
+
 export function overviewPage(main) {
   const summary = h("section", { class: "stats", "aria-label": "Workspace summary" });
   const apps = h("ul", { class: "apps" });
@@ -188,10 +203,12 @@ export function overviewPage(main) {
     const healths = await Promise.allSettled(
       ids.map((id, i) => (i < DETAILED || !summaries.has(id) ? api.health(id) : Promise.resolve(summaries.get(id)))),
     );
-    // Re-render only on a change, so that a keyboard user's focus is not reset every turn.
+    // Re-render only on a change; each evaluation moves lastCheckedAt, so a redraw also puts the keyboard focus
+    // back on the same control of the same app.
     const signature = JSON.stringify([ids, overview, open, healths]);
     if (signature === shown) return;
     shown = signature;
+    const focused = focusedControl(main);
     const alerts = open.status === "fulfilled" ? open.value : null;
     for (const alert of alerts || []) session.rememberName(alert.appId, alert.appName);
     replace(problem);
@@ -207,6 +224,7 @@ export function overviewPage(main) {
       ids.length > DETAILED ? `Instances, errors and latency are shown for the first ${DETAILED} apps.` : "";
     const items = overview.value.recentActivity || [];
     replace(activity, items.length ? items.map(activityItem) : h("li", { class: "muted" }, "Nothing yet."));
+    focused?.();
     main.dataset.ready = "overview";
   }
 
