@@ -72,7 +72,8 @@ class HealthSettings:
     degraded_latency_ms: float = 1000.0
     unhealthy_latency_ms: float = 5000.0
     # Snapshots older than this are deleted (the latest of each app is always younger: written every tick).
-    snapshot_retention_s: float = 86400.0
+    # 31 days: GetAppHealthHistory's 30-day uptime window and its longest transitions window are read from them.
+    snapshot_retention_s: float = 31 * 86400.0
     # After a restart, uptime continues from the stored snapshot if it is at most this old.
     uptime_gap_s: float = 300.0
     # At startup, how far back Prometheus's history is read to find when each app was last down, and at
@@ -383,11 +384,13 @@ def from_tables(tables: Mapping[str, Any], *, source: str = "config") -> dict[st
 
 def _queries(prometheus: _Table, alerts: _Table, cost: _Table) -> Queries:
     """``[prometheus]`` and its template tables, ``[alerts]`` instance_label and expressions, ``[cost.queries]``."""
-    prometheus.only(("workspace_label", "app_label", "range", "grouped", "history"))
+    prometheus.only(("workspace_label", "app_label", "retention_s", "range", "grouped", "history"))
     defaults = Queries()
     return Queries(
         workspace_label=prometheus.label("workspace_label", defaults.workspace_label),
         app_label=prometheus.label("app_label", defaults.app_label),
+        # Whole seconds, at least the shortest period: how far back a GetAppMetrics custom window may start.
+        retention_s=prometheus.integer("retention_s", defaults.retention_s, lowest=3600),
         instance_label=alerts.label("instance_label", defaults.instance_label),
         range_templates={**RANGE_TEMPLATES, **prometheus.table("range").templates("range", RANGE_TEMPLATES)},
         grouped_templates={**GROUPED_TEMPLATES, **prometheus.table("grouped").templates("grouped", GROUPED_TEMPLATES)},

@@ -40,6 +40,7 @@ from server.logs.tokens import signer_source
 from server.metrics.app_metrics import MetricsService
 from server.metrics.evaluator import Evaluator, TickListener
 from server.metrics.health import HealthRecorder, HealthService, UptimeHistory
+from server.metrics.history import HealthHistory
 from server.metrics.overview import WorkspaceOverview
 from server.metrics.prometheus import clients as prometheus_clients
 from server.store import Store, open_store
@@ -146,12 +147,13 @@ def wire(config: Config, store: Store, runtime: Runtime, replica_id: str) -> tup
     runtime.closers.append(app_logs.close)  # after the drain, before the Loki client closes
 
     capabilities = Capabilities(
-        metrics=MetricsService(pools.api, queries),
+        metrics=MetricsService(pools.api, queries, deploys=store),
         health=HealthService(store, stale_after_s=config.stale_after_s),
         logs=app_logs,
         tail=tail_hub,
         overview=WorkspaceOverview(store, pools.api, queries, config.cost, stale_after_s=config.stale_after_s),
         rate_limit=KeyRateLimiter.of(config.api),
+        history=HealthHistory(store),
     )
     return capabilities, leadership
 

@@ -13,6 +13,7 @@ Data runs up to two hours into the future: a query at time t only sees samples â
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Iterator
 
@@ -223,6 +224,63 @@ def idle_app(now: int) -> Iterator[Series]:
     yield Series("up", {**labels, "instance": "idle-0"}, [(t, 1.0) for t in times])
 
 
+# GetAppMetrics' optional series (tests/metrics/test_metrics_extras.py): an app of its own workspace, so that no
+# other test's workspace, app list or expectation changes.
+LATENCY_WORKSPACE = "ws_latency"
+LATENCY = "app_latency"  # a request duration histogram on two instances, and requests of every status class
+# Histogram bucket bounds in seconds (`le`), +Inf last as client libraries write it.
+BUCKETS = ("0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf")
+# Status codes written, several per class (the templates group them by their first digit); 301 is flat in even
+# hours, so its class reads 0 there while the series exists.
+STATUSES = ("200", "201", "301", "404", "429", "503")
+
+
+def bucket_rate(instance: int, bucket: int, hour: int) -> float:
+    """Observations per second falling in ``BUCKETS[bucket]`` alone (not cumulative), shifting every hour."""
+    base = (1.0 + hour % 3, 4.0, 2.0 + 3 * (hour % 2), 1.5, 0.5 * (hour % 4), 0.25 + 0.5 * (hour % 5 == 0), 0.125)
+    return base[bucket] * (instance + 1)
+
+
+def status_rate(status: str, hour: int) -> float:
+    rates = {
+        "200": 6.0 + hour % 3,
+        "201": 1.0,
+        "301": 0.5 * (hour % 2),
+        "404": 2.0,
+        "429": 0.25,
+        "503": 0.25 * (hour % 3),
+    }
+    return rates[status]
+
+
+@dataclasses.dataclass
+class LatencyApp:
+    """The written counters of :data:`LATENCY`: cumulative buckets per (instance, le), requests per status."""
+
+    times: list[int]
+    buckets: dict[tuple[int, str], Counter]
+    requests: dict[str, Counter]
+
+
+def latency_app(now: int) -> tuple[LatencyApp, list[Series]]:
+    times = list(range(now // 3600 * 3600 - DENSE, now + FUTURE + 1, 60))
+    labels = app_labels(LATENCY_WORKSPACE, LATENCY)
+    model = LatencyApp(times, {}, {})
+    series = []
+    for instance in (0, 1):
+        for index, le in enumerate(BUCKETS):
+            # Cumulative, as Prometheus histograms are: bucket `le` counts every observation â‰¤ le.
+            rate = functools.partial(lambda i, n, h: sum(bucket_rate(i, b, h) for b in range(n + 1)), instance, index)
+            counter = model.buckets[instance, le] = Counter(rate)
+            bucket_labels = {**labels, "instance": f"lat-{instance}", "le": le}
+            series.append(Series("http_request_duration_seconds_bucket", bucket_labels, counter.fill(times)))
+    for status in STATUSES:
+        counter = model.requests[status] = Counter(functools.partial(status_rate, status))
+        series.append(Series("http_requests_total", {**labels, "status": status}, counter.fill(times)))
+    series.append(Series("up", {**labels, "instance": "lat-0"}, [(t, 1.0) for t in times]))
+    return model, series
+
+
 def neighbours(now: int) -> Iterator[Series]:
     """Same app id in another workspace, and the odd ids: what a widened query would pick up."""
     times = list(range(now // 60 * 60 - 1800, now + FUTURE + 1, 60))
@@ -239,6 +297,7 @@ def dataset(now: int) -> tuple[FullApp, list[Series]]:
         if traffic is not None:
             series += list(steady_app(WORKSPACE, app, traffic, now))
     series += list(neighbours(now))
+    series += latency_app(now)[1]
     return model, series
 
 

@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
@@ -32,8 +32,15 @@ log = logging.getLogger("server.api.monitoring")
 END_GRACE_S = 2.0
 
 
-class MetricsReader(Protocol):
-    async def app_metrics(self, app: App, period: pb.Period.ValueType) -> pb.GetAppMetricsResponse: ...
+# What a metrics capability makes of a request once validated (its own type: api does not import metrics).
+Q = TypeVar("Q")
+
+
+class MetricsReader(Protocol[Q]):
+    # InvalidArgument naming the field when the request's window or include is not one a call may ask for.
+    def check_request(self, request: pb.GetAppMetricsRequest) -> Q: ...
+
+    async def app_metrics(self, app: App, query: Q) -> pb.GetAppMetricsResponse: ...
 
 
 class HealthReader(Protocol):
@@ -41,6 +48,15 @@ class HealthReader(Protocol):
     async def health_of(self, workspace_id: str, app_id: str) -> pb.GetAppHealthResponse: ...
 
     async def workspace_apps(self, workspace_id: str) -> pb.ListWorkspaceAppsResponse: ...
+
+
+class HistoryReader(Protocol):
+    # InvalidArgument naming start_time or end_time when the request's window is not one a call may ask for.
+    def check_window(self, request: pb.GetAppHealthHistoryRequest) -> None: ...
+
+    async def app_history(
+        self, app: App, request: pb.GetAppHealthHistoryRequest, limit: int
+    ) -> pb.GetAppHealthHistoryResponse: ...
 
 
 class LogReader(Protocol):
@@ -61,11 +77,12 @@ class OverviewReader(Protocol):
 class Capabilities:
     """What answers each RPC. ``None`` means not wired yet: the RPC answers UNIMPLEMENTED."""
 
-    metrics: MetricsReader | None = None
+    metrics: MetricsReader[Any] | None = None
     health: HealthReader | None = None
     logs: LogReader | None = None
     tail: LogStreamer | None = None
     overview: OverviewReader | None = None
+    history: HistoryReader | None = None
     # The per-API-key token bucket on every call; None: no limit.
     rate_limit: KeyRateLimiter | None = None
 
@@ -121,9 +138,10 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         self, request: pb.GetAppMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAppMetricsResponse:
         key = await self._key(context)
-        period = validation.require_enum("period", request.period, pb.Period.DESCRIPTOR, default=pb.PERIOD_24H)
+        metrics = _wired(self._cap.metrics, "GetAppMetrics (Prometheus metrics)")
+        query = metrics.check_request(request)  # period or custom window, include: before the app is read
         app = await self._app(key, request)
-        return await _wired(self._cap.metrics, "GetAppMetrics (Prometheus metrics)").app_metrics(app, period)
+        return await metrics.app_metrics(app, query)
 
     @rpc.unary
     async def GetAppHealth(
@@ -135,6 +153,17 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         health = _wired(self._cap.health, "GetAppHealth (the health evaluator over Prometheus)")
         workspace_id, app_id = self._app_ids(key, request)
         return await health.health_of(workspace_id, app_id)  # reads the app with its health: one store call
+
+    @rpc.unary
+    async def GetAppHealthHistory(
+        self, request: pb.GetAppHealthHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetAppHealthHistoryResponse:
+        key = await self._key(context)
+        history = _wired(self._cap.history, "GetAppHealthHistory (the health snapshots)")
+        limit = validation.limit("limit", request.limit, default=100, maximum=1000)
+        history.check_window(request)
+        app = await self._app(key, request)
+        return await history.app_history(app, request, limit)
 
     @rpc.unary
     async def ListAppLogs(

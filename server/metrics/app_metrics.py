@@ -8,6 +8,10 @@ summaries are computed over the points that remain and are left unset (``null``)
 
 The six range templates go in :data:`RANGE_BATCHES` requests, each batch one expression whose results are
 tagged by template (:meth:`Queries.range_batch`) and split back here: the same points, exactly, as six requests.
+
+Optional series (``include=``, :data:`INCLUDES`) add one batch each, sent beside the six only when asked, so a
+call without them costs what it did. A custom window (``start_time``, ``end_time``, ``step``) replaces the period:
+:meth:`MetricsService.check_request` validates it (and ``include``) before the app is read.
 """
 
 from __future__ import annotations
@@ -16,14 +20,19 @@ import asyncio
 import dataclasses
 import functools
 import math
+import re
 from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from google.protobuf import timestamp_pb2
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.convert import NS_PER_S, now_ns, timestamp
-from server.errors import ServiceError, Unavailable
+from server import validation
+from server.convert import NS_PER_S, enum_from_json, nanoseconds, now_ns, timestamp
+from server.errors import InvalidArgument, ServiceError, Unavailable, Unimplemented
 from server.metrics.prometheus import BACKEND, PrometheusClient, Series
 from server.metrics.promql import Queries
-from server.store.records import App
+from server.store.records import App, Operation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +64,37 @@ UNITS: dict[str, str] = {
     "error_rate": "%",
     "instance_count": "instances",
 }
+
+
+# Optional series: response field (and range template name) → unit.
+OPTIONAL_UNITS: dict[str, str] = {
+    "latency_p50": "ms",
+    "latency_p95": "ms",
+    "latency_p99": "ms",
+    "requests_2xx": "req",
+    "requests_3xx": "req",
+    "requests_4xx": "req",
+    "requests_5xx": "req",
+}
+# `include=` value → the optional range templates it adds, asked in one request of their own.
+INCLUDES: dict[str, tuple[str, ...]] = {
+    "latency_percentiles": ("latency_p50", "latency_p95", "latency_p99"),
+    "status_classes": ("requests_2xx", "requests_3xx", "requests_4xx", "requests_5xx"),
+    "deploys": (),  # a store read, not a query (DeployReader)
+}
+DEPLOYS = "deploys"
+
+# Custom windows. A few hundred points is what a chart can show; the periods hold at most 169. The step bounds
+# keep every label a whole second, at least one scrape interval apart, and `$step` a sane increase window.
+MAX_POINTS = 500
+MIN_STEP_S = 15
+MAX_STEP_S = 86400
+# A step: bare seconds, or d/h/m/s parts largest first (Prometheus's duration syntax; ms, w and y are left out:
+# a step is whole seconds of at most a day). Digits are bounded so that no value overflows or takes long.
+_STEP = re.compile(r"(\d{1,9})|(?:(\d{1,9})d)?(?:(\d{1,9})h)?(?:(\d{1,9})m)?(?:(\d{1,9})s)?")
+_STEP_UNITS = (1, 86400, 3600, 60, 1)  # seconds per unit of _STEP's groups
+# Deploy markers per reply (the newest): one a minute for a whole 6 h window at 1 min steps is 360.
+MAX_DEPLOYS = 500
 
 
 # Requests per GetAppMetrics for its six range queries (consecutive groups of UNITS); 6 sends each template
@@ -91,6 +131,88 @@ def window(period: int, now_s: float) -> Window:
     return Window(end - length, end, step)
 
 
+class DeployReader(Protocol):
+    # The app's deploys started in [start_ns, end_ns], the newest ``limit`` of them, oldest first.
+    async def deploys_between(self, app_id: str, start_ns: int, end_ns: int, limit: int) -> list[Operation]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsQuery:
+    """A validated GetAppMetrics request: a period (window at call time) or a custom window, and the extras."""
+
+    period: int = pb.PERIOD_24H  # PERIOD_UNSPECIFIED with a custom window
+    custom: Window | None = None
+    include: frozenset[str] = frozenset()
+
+
+def parse_include(values: Sequence[str]) -> frozenset[str]:
+    """``include`` values, each possibly a comma-separated list (the REST form ``include=a,b``)."""
+    names = frozenset(name.strip() for value in values for name in value.split(",") if name.strip())
+    for name in sorted(names):
+        if name not in INCLUDES:
+            raise InvalidArgument("include", f"unknown value {name[:80]!r}", allowed=list(INCLUDES))
+    return names
+
+
+def custom_window(request: pb.GetAppMetricsRequest, now_s: float, retention_s: int) -> Window:
+    """The request's start_time / end_time / step, checked; every error names its field."""
+    if request.period != pb.PERIOD_UNSPECIFIED:
+        raise InvalidArgument("period", "give either period or a custom window (start_time, end_time, step), not both")
+    step = _step_s(request)
+    if not request.HasField("start_time"):
+        raise InvalidArgument("start_time", "is required for a custom window (with step; end_time defaults to now)")
+    start = _aligned("start_time", request.start_time, step)
+    end = _aligned("end_time", request.end_time, step) if request.HasField("end_time") else int(now_s) // step * step
+    if end > now_s:
+        raise InvalidArgument("end_time", "is in the future")
+    if end <= start:
+        given = request.HasField("end_time")
+        raise InvalidArgument("end_time", "must be after start_time" if given else "(now) is not after start_time")
+    if start < now_s - retention_s:
+        raise InvalidArgument(
+            "start_time", f"is older than the Prometheus retention ({_days(retention_s)}) the server is configured with"
+        )
+    span = Window(start, end, step)
+    if span.points > MAX_POINTS:
+        least = -(-(end - start) // (MAX_POINTS - 1))
+        raise InvalidArgument(
+            "step",
+            f"the window holds {span.points} points at {step}s, at most {MAX_POINTS}: use a step of at least"
+            f" {least}s or a shorter window",
+        )
+    return span
+
+
+def _step_s(request: pb.GetAppMetricsRequest) -> int:
+    """The step in seconds: Prometheus's duration syntax without fractions (``5m``, ``1h30m``) or bare seconds."""
+    if not request.step:
+        raise InvalidArgument("step", "is required for a custom window (a duration such as 300s or 5m)")
+    match = _STEP.fullmatch(request.step)
+    if match is None or not any(match.groups()):
+        raise InvalidArgument("step", f"expected a duration such as 300s, 5m or 1h30m, got {request.step[:40]!r}")
+    seconds = sum(int(count) * size for count, size in zip(match.groups(), _STEP_UNITS, strict=True) if count)
+    if not MIN_STEP_S <= seconds <= MAX_STEP_S:
+        raise InvalidArgument("step", f"must be from {MIN_STEP_S}s to {MAX_STEP_S}s, got {request.step[:40]!r}")
+    return seconds
+
+
+def _aligned(field: str, value: timestamp_pb2.Timestamp, step: int) -> int:
+    """A window end as Unix seconds, which must sit on the step grid (epoch-aligned) so labels are round."""
+    ns = nanoseconds(value)
+    if ns % (step * NS_PER_S) != 0:
+        below = ns // (step * NS_PER_S) * step
+        raise InvalidArgument(
+            field,
+            f"must be a whole multiple of step ({step}s) since the Unix epoch, such as"
+            f" {timestamp(below * NS_PER_S).ToJsonString()} or {timestamp((below + step) * NS_PER_S).ToJsonString()}",
+        )
+    return ns // NS_PER_S
+
+
+def _days(seconds: int) -> str:
+    return f"{seconds / 86400:g} days" if seconds % 3600 == 0 else f"{seconds} s"
+
+
 def metric_series(found: Sequence[Series], unit: str) -> pb.MetricSeries:
     """One response series from a query's result: finite points only, summaries only when there are points."""
     points = [(t, v) for t, v in found[0].points if math.isfinite(v)] if found else []
@@ -117,7 +239,8 @@ class MetricsService:
     """The ``MetricsReader`` capability over one shared Prometheus client.
 
     ``range_batches``: requests per call for the six range queries (None: :data:`RANGE_BATCHES`, read here so a
-    benchmark can change it).
+    benchmark can change it). ``deploys``: the store's deploy reads for ``include=deploys`` (None: that value is
+    UNIMPLEMENTED). How far back a custom window may start is ``queries.retention_s``.
     """
 
     def __init__(
@@ -127,24 +250,67 @@ class MetricsService:
         *,
         clock: Callable[[], int] = now_ns,
         range_batches: int | None = None,
+        deploys: DeployReader | None = None,
     ):
         self._prometheus = prometheus
         self._queries = queries
         self._clock = clock
         self._batches = batches(list(UNITS), RANGE_BATCHES if range_batches is None else range_batches)
         self._promql = functools.lru_cache(maxsize=PROMQL_CACHE)(queries.range_batch)
+        self._deploys = deploys
 
-    async def app_metrics(self, app: App, period: pb.Period.ValueType) -> pb.GetAppMetricsResponse:
-        span = window(period, self._clock() / NS_PER_S)
+    def check_request(self, request: pb.GetAppMetricsRequest) -> MetricsQuery:
+        """The request's window and extras, validated (InvalidArgument naming the field) before the app is read."""
+        include = parse_include(request.include)
+        if DEPLOYS in include and self._deploys is None:
+            raise Unimplemented("include=deploys is not wired to the store in this server build")
+        if request.HasField("start_time") or request.HasField("end_time") or request.step:
+            span = custom_window(request, self._clock() / NS_PER_S, self._queries.retention_s)
+            return MetricsQuery(period=pb.PERIOD_UNSPECIFIED, custom=span, include=include)
+        period = validation.require_enum("period", request.period, pb.Period.DESCRIPTOR, default=pb.PERIOD_24H)
+        return MetricsQuery(period=period, include=include)
+
+    async def app_metrics(self, app: App, query: MetricsQuery | pb.Period.ValueType) -> pb.GetAppMetricsResponse:
+        """The reply for a validated query (or a bare period: the six series over it)."""
+        if not isinstance(query, MetricsQuery):
+            query = MetricsQuery(period=query)
+        span = query.custom or window(query.period, self._clock() / NS_PER_S)
+        groups = [*self._batches, *(INCLUDES[name] for name in sorted(query.include) if INCLUDES[name])]
         try:
             # A TaskGroup cancels the other requests as soon as one fails: no orphan requests.
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._range(names, app, span)) for names in self._batches]
+                tasks = [group.create_task(self._range(names, app, span)) for names in groups]
+                deploys = group.create_task(self._deploy_markers(app, span)) if DEPLOYS in query.include else None
         except* ServiceError as failed:
             raise failed.exceptions[0] from None
         found = {name: series for task in tasks for name, series in task.result().items()}
-        fields = {name: metric_series(found[name], unit) for name, unit in UNITS.items()}
-        return pb.GetAppMetricsResponse(app_id=app.id, service_name=app.service_name, period=period, **fields)
+        units = {**UNITS, **{name: OPTIONAL_UNITS[name] for name in found if name not in UNITS}}
+        fields = {name: metric_series(found[name], unit) for name, unit in units.items()}
+        reply = pb.GetAppMetricsResponse(app_id=app.id, service_name=app.service_name, period=query.period, **fields)
+        if query.custom is not None:
+            reply.start_time.FromSeconds(span.start_s)
+            reply.end_time.FromSeconds(span.end_s)
+            reply.step = f"{span.step_s}s"
+        if deploys is not None:
+            reply.deploys.CopyFrom(deploys.result())
+        return reply
+
+    async def _deploy_markers(self, app: App, span: Window) -> pb.DeployMarkers:
+        """The app's deploys started within the window (first label to last, both included), oldest first."""
+        assert self._deploys is not None  # check_request refuses include=deploys without a reader
+        # One more than kept: whether the window holds more is then known without a count.
+        found = await self._deploys.deploys_between(
+            app.id, span.start_s * NS_PER_S, span.end_s * NS_PER_S, MAX_DEPLOYS + 1
+        )
+        markers = [
+            pb.DeployMarker(
+                id=op.id,
+                started_at=timestamp(op.started_ns),
+                status=enum_from_json(pb.OperationStatus.DESCRIPTOR, op.status),
+            )
+            for op in found[-MAX_DEPLOYS:]
+        ]
+        return pb.DeployMarkers(markers=markers, truncated=len(found) > MAX_DEPLOYS)
 
     async def _range(self, names: tuple[str, ...], app: App, span: Window) -> dict[str, list[Series]]:
         """The series of each range template in ``names``, asked in one request."""

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 
 from server.states import AlertType
 
-# The six series of GetAppMetrics, one app, evaluated with query_range.
+# The series of GetAppMetrics, one app, evaluated with query_range: the six standard ones, then the optional ones.
 RANGE_TEMPLATES: Mapping[str, str] = {
     "cpu": '100 * sum(rate(container_cpu_usage_seconds_total{$app, container!="", container!="POD"}[5m]))',
     "memory": 'sum(container_memory_working_set_bytes{$app, container!="", container!="POD"}) / 1048576',
@@ -43,7 +43,31 @@ RANGE_TEMPLATES: Mapping[str, str] = {
     ),
     # sum, not count(up == 1): an app whose instances are all down has a 0, not a missing point.
     "instance_count": "sum(up{$app})",
+    # GetAppMetrics' optional series (`include=`), asked only when requested. Percentiles in ms from the
+    # request duration histogram: the buckets of every instance summed per `le` over 5 minutes.
+    "latency_p50": (
+        "1000 * histogram_quantile(0.5, sum by (le) (rate(http_request_duration_seconds_bucket{$app}[5m])))"
+    ),
+    "latency_p95": (
+        "1000 * histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{$app}[5m])))"
+    ),
+    "latency_p99": (
+        "1000 * histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{$app}[5m])))"
+    ),
+    # Requests per status class and step, like request_count. `or 0 * total`: a class the app never answered
+    # has no series (client libraries create it at its first increment) but served requests, so it reads 0.
+    **{
+        f"requests_{digit}xx": (
+            f'sum(increase(http_requests_total{{$app, status=~"{digit}.."}}[$step]))'
+            " or 0 * sum(increase(http_requests_total{$app}[$step]))"
+        )
+        for digit in "2345"
+    },
 }
+
+# How far back Prometheus keeps samples unless the config file says otherwise ([prometheus] retention_s): GetAppMetrics
+# refuses a custom window starting earlier, which would be an empty chart. 31 days holds the 30d period.
+DEFAULT_RETENTION_S = 31 * 86400
 
 # GetAppMetrics sends the range templates in fewer requests (server/metrics/app_metrics.py): a batch is one
 # expression, its templates joined with `or`, each template's result tagged with this label naming it, so the
@@ -159,6 +183,9 @@ class Queries:
     cost_templates: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(COST_TEMPLATES))
     # The label telling the range templates of one batch apart in its answer (dropped before anyone sees it).
     batch_label: str = RANGE_BATCH_LABEL
+    # Seconds of history Prometheus keeps (its --storage.tsdb.retention.time, [prometheus] retention_s): a
+    # GetAppMetrics custom window may not start earlier, where it would only find an empty chart.
+    retention_s: int = DEFAULT_RETENTION_S
 
     # -- matchers ---------------------------------------------------------------------------------------
 

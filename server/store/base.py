@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from server.states import OperationKind, OperationStatus, ResolvedBy
+from server.states import HealthStatus, OperationKind, OperationStatus, ResolvedBy
 from server.store.records import (
     Alert,
     AlertChanges,
@@ -24,6 +24,7 @@ from server.store.records import (
     AppHealthReads,
     Fence,
     HealthSnapshot,
+    HealthTransitions,
     Lease,
     Operation,
     Workspace,
@@ -60,6 +61,8 @@ class Store(Protocol):
         self, kind: OperationKind, workspace_id: str, *, since_ns: int = 0, status: OperationStatus | None = None
     ) -> int: ...
     async def recent_operations(self, kind: OperationKind, workspace_id: str, limit: int) -> list[Operation]: ...
+    # GetAppMetrics' deploy markers: the app's deploys started in [start_ns, end_ns], newest ``limit``, oldest first.
+    async def deploys_between(self, app_id: str, start_ns: int, end_ns: int, limit: int) -> list[Operation]: ...
 
     # API keys
     async def create_api_key(self, key: ApiKey, secret_hash: bytes) -> ApiKey: ...
@@ -75,6 +78,14 @@ class Store(Protocol):
     # when the app is not in the workspace.
     async def app_health_reads(self, workspace_id: str, app_id: str) -> AppHealthReads | None: ...
     async def delete_snapshots_before(self, before_ns: int, *, fence: Fence | None = None) -> int: ...
+    # GetAppHealthHistory: the app's evaluations in [start_ns, end_ns) whose status differs from the one before,
+    # newest first, at most ``limit``; and the status of its last evaluation before start_ns.
+    async def health_transitions(self, app_id: str, start_ns: int, end_ns: int, limit: int) -> HealthTransitions: ...
+    # The number of the app's evaluations of each status in each window (after_ns, until_ns], one count per entry
+    # of ``after_ns`` (in its order); statuses without an evaluation are left out.
+    async def health_status_counts(
+        self, app_id: str, after_ns: tuple[int, int, int], until_ns: int
+    ) -> dict[HealthStatus, tuple[int, int, int]]: ...
 
     # Alerts
     async def get_alert(self, workspace_id: str, alert_id: str) -> Alert | None: ...

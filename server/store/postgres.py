@@ -26,7 +26,8 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from server.errors import Unavailable
-from server.states import OperationKind, OperationStatus, ResolvedBy
+from server.states import HealthStatus, OperationKind, OperationStatus, ResolvedBy
+from server.store import history
 from server.store.base import LeaseLost
 from server.store.records import (
     ALERT_COLUMNS,
@@ -38,6 +39,7 @@ from server.store.records import (
     AppHealthReads,
     Fence,
     HealthSnapshot,
+    HealthTransitions,
     Lease,
     Operation,
     Workspace,
@@ -123,6 +125,13 @@ _RECENT_OPERATIONS = {
     )
     for kind, table in _OPERATION_TABLES.items()
 }
+# The newest `limit` within the window, by the (app_id, status, started_ns) index's app_id prefix; the caller
+# reverses them to oldest first (a window holds few deploys, so the sort is of a handful of rows).
+_DEPLOYS_BETWEEN = _request_query(
+    "deploys_between",
+    "SELECT * FROM deploys WHERE app_id = $1 AND started_ns >= $2 AND started_ns <= $3"
+    " ORDER BY started_ns DESC, id DESC LIMIT $4",
+)
 _API_KEY_COLUMNS = "id, workspace_id, name, prefix, created_ns, revoked_ns"
 _CREATE_API_KEY = _request_query(
     "create_api_key",
@@ -170,6 +179,18 @@ _APP_HEALTH_READS = _request_query(
     " ORDER BY health_snapshots.checked_ns DESC LIMIT 1) AS newest ON true"
     " WHERE apps.id = $1 AND apps.workspace_id = $2",
 )
+
+
+def _numbered(position: int) -> str:
+    return f"${position}"
+
+
+# GetAppHealthHistory's statements (server/store/history.py walks them): seeks, and range counts on
+# health_snapshots_by_status.
+_LATEST_BEFORE = _request_query("health_latest_before", history.latest_before_sql(_numbered))
+_LAST_OF_EACH_STATUS = _request_query("health_last_of_each_status", history.last_of_each_status_sql(_numbered))
+_FIRST_AFTER = _request_query("health_first_after", history.first_after_sql(_numbered))
+_SEGMENT_COUNTS = _request_query("health_segment_counts", history.segment_counts_sql(_numbered))
 _GET_ALERT = _request_query("get_alert", "SELECT * FROM alerts WHERE id = $1 AND workspace_id = $2")
 # The alerts' columns in ALERT_COLUMNS' order, then the name of each one's app ('' when it is not in the
 # workspace): one statement, not a second one listing the workspace's apps.
@@ -450,6 +471,10 @@ class PostgresStore:
         rows = await self._all(_RECENT_OPERATIONS[kind], workspace_id, limit)
         return [Operation(**row) for row in rows]
 
+    async def deploys_between(self, app_id: str, start_ns: int, end_ns: int, limit: int) -> list[Operation]:
+        rows = await self._all(_DEPLOYS_BETWEEN, app_id, start_ns, end_ns, limit)
+        return [Operation(**row) for row in reversed(rows)]
+
     # API keys
 
     async def create_api_key(self, key: ApiKey, secret_hash: bytes) -> ApiKey:
@@ -523,6 +548,27 @@ class PostgresStore:
     async def app_health_reads(self, workspace_id: str, app_id: str) -> AppHealthReads | None:
         row = await self._one(_APP_HEALTH_READS, app_id, workspace_id)
         return _health_reads(tuple(row)) if row else None
+
+    async def health_transitions(self, app_id: str, start_ns: int, end_ns: int, limit: int) -> HealthTransitions:
+        async def latest_before(at_ns: int) -> asyncpg.Record | None:
+            return await self._one(_LATEST_BEFORE, app_id, at_ns)
+
+        async def last_of_each_status(at_ns: int) -> asyncpg.Record | None:
+            return await self._one(_LAST_OF_EACH_STATUS, app_id, at_ns)
+
+        async def first_after(at_ns: int) -> tuple[int, tuple[str, ...]] | None:
+            row = await self._one(_FIRST_AFTER, app_id, at_ns)
+            return (row[0], tuple(json.loads(row[1]))) if row else None
+
+        return await history.walk_transitions(latest_before, last_of_each_status, first_after, start_ns, end_ns, limit)
+
+    async def health_status_counts(
+        self, app_id: str, after_ns: tuple[int, int, int], until_ns: int
+    ) -> dict[HealthStatus, tuple[int, int, int]]:
+        bounds, order = history.segments(after_ns, until_ns)
+        row = await self._one(_SEGMENT_COUNTS, app_id, *bounds)
+        assert row is not None
+        return history.window_counts(tuple(row), order)
 
     async def delete_snapshots_before(self, before_ns: int, *, fence: Fence | None = None) -> int:
         # Uses health_snapshots_by_time: deletes one tick's worth of rows, not a table scan.

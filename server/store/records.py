@@ -200,3 +200,28 @@ def alert_from_row(row: Sequence[Any]) -> Alert:
     fields["severity"] = _ALERT_SEVERITIES[fields["severity"]]
     fields["resolved_by"] = _RESOLVED_BY[fields["resolved_by"]]
     return alert
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthTransition:
+    """An evaluation whose status differs from the app's evaluation before it (``previous`` None: there is none)."""
+
+    at_ns: int
+    status: HealthStatus
+    previous: HealthStatus | None
+    reasons: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _coerce(self, status=HealthStatus, previous=HealthStatus)
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthTransitions:
+    """An app's transitions in a window, newest first (at most the limit asked for), and the status of its last
+    evaluation before the window (None: none is kept)."""
+
+    status_at_start: HealthStatus | None
+    transitions: Sequence[HealthTransition]
+
+    def __post_init__(self) -> None:
+        _coerce(self, status_at_start=HealthStatus)

@@ -23,7 +23,8 @@ from typing import Any
 
 import aiosqlite
 
-from server.states import OperationKind, OperationStatus, ResolvedBy
+from server.states import HealthStatus, OperationKind, OperationStatus, ResolvedBy
+from server.store import history
 from server.store.base import LeaseLost
 from server.store.records import (
     ALERT_COLUMNS,
@@ -35,6 +36,7 @@ from server.store.records import (
     AppHealthReads,
     Fence,
     HealthSnapshot,
+    HealthTransitions,
     Lease,
     Operation,
     Workspace,
@@ -99,6 +101,13 @@ _RECENT_OPERATIONS = {
     )
     for kind, table in _OPERATION_TABLES.items()
 }
+# The newest `limit` within the window, by the (app_id, status, started_ns) index's app_id prefix; the caller
+# reverses them to oldest first (a window holds few deploys, so the sort is of a handful of rows).
+_DEPLOYS_BETWEEN = _request_query(
+    "deploys_between",
+    "SELECT * FROM deploys WHERE app_id = ? AND started_ns >= ? AND started_ns <= ?"
+    " ORDER BY started_ns DESC, id DESC LIMIT ?",
+)
 _API_KEY_COLUMNS = "id, workspace_id, name, prefix, created_ns, revoked_ns"
 _CREATE_API_KEY = _request_query(
     "create_api_key",
@@ -149,6 +158,12 @@ _APP_HEALTH_READS = _request_query(
     " ORDER BY latest.checked_ns DESC LIMIT 1)"
     " WHERE apps.id = ? AND apps.workspace_id = ?",
 )
+# GetAppHealthHistory's statements (server/store/history.py walks them): seeks, and range counts on
+# health_snapshots_by_status.
+_LATEST_BEFORE = _request_query("health_latest_before", history.latest_before_sql(lambda _: "?"))
+_LAST_OF_EACH_STATUS = _request_query("health_last_of_each_status", history.last_of_each_status_sql(lambda _: "?"))
+_FIRST_AFTER = _request_query("health_first_after", history.first_after_sql(lambda _: "?"))
+_SEGMENT_COUNTS = _request_query("health_segment_counts", history.segment_counts_sql(lambda _: "?"))
 _GET_ALERT = _request_query("get_alert", "SELECT * FROM alerts WHERE id = ? AND workspace_id = ?")
 # The alerts' columns in ALERT_COLUMNS' order, then the name of each one's app ('' when it is not in the
 # workspace): one statement, not a second one listing the workspace's apps.
@@ -412,6 +427,10 @@ class SqliteStore:
         rows = await self._all(_RECENT_OPERATIONS[kind], (workspace_id, limit))
         return [Operation(**row) for row in rows]
 
+    async def deploys_between(self, app_id: str, start_ns: int, end_ns: int, limit: int) -> list[Operation]:
+        rows = await self._all(_DEPLOYS_BETWEEN, (app_id, start_ns, end_ns, limit))
+        return [Operation(**row) for row in reversed(rows)]
+
     # API keys
 
     async def create_api_key(self, key: ApiKey, secret_hash: bytes) -> ApiKey:
@@ -476,6 +495,32 @@ class SqliteStore:
     async def app_health_reads(self, workspace_id: str, app_id: str) -> AppHealthReads | None:
         rows = await self._read(_APP_HEALTH_READS, (app_id, workspace_id))
         return _health_reads(rows[0]) if rows else None
+
+    async def health_transitions(self, app_id: str, start_ns: int, end_ns: int, limit: int) -> HealthTransitions:
+        # Seeks only (five per transition): on the loop's thread, as the other request reads.
+        async def latest_before(at_ns: int) -> tuple[Any, ...] | None:
+            return next(iter(await self._read(_LATEST_BEFORE, (app_id, at_ns))), None)
+
+        async def last_of_each_status(at_ns: int) -> tuple[Any, ...] | None:
+            return next(iter(await self._read(_LAST_OF_EACH_STATUS, (app_id, at_ns) * len(history.STATUSES))), None)
+
+        async def first_after(at_ns: int) -> tuple[int, tuple[str, ...]] | None:
+            rows = await self._read(_FIRST_AFTER, (app_id, at_ns))
+            return (rows[0][0], tuple(json.loads(rows[0][1]))) if rows else None
+
+        return await history.walk_transitions(latest_before, last_of_each_status, first_after, start_ns, end_ns, limit)
+
+    async def health_status_counts(
+        self, app_id: str, after_ns: tuple[int, int, int], until_ns: int
+    ) -> dict[HealthStatus, tuple[int, int, int]]:
+        # Through aiosqlite's thread: a month's counts step through ~86,400 index entries (milliseconds).
+        bounds, order = history.segments(after_ns, until_ns)
+        params: list[Any] = []
+        for segment in range(3):
+            params += [(app_id, *bounds[2 * segment : 2 * segment + 2]) for _ in history.STATUSES]
+        row = await self._one(_SEGMENT_COUNTS, [value for group in params for value in group])
+        assert row is not None
+        return history.window_counts(tuple(row), order)
 
     async def delete_snapshots_before(self, before_ns: int, *, fence: Fence | None = None) -> int:
         # Uses health_snapshots_by_time (migration 0002): deletes one tick's worth of rows, not a table scan.

@@ -76,6 +76,34 @@ def test_parameters_are_the_documented_names_with_their_allowed_values() -> None
     assert {p["name"] for p in alerts["parameters"] if p["in"] == "query"} == {"appId", "resolved", "limit"}
 
 
+def test_the_metrics_parameters_are_period_or_a_custom_window_and_the_extras() -> None:
+    metrics = DOC["paths"]["/api/v1/workspaces/{workspace_id}/monitoring/apps/{app_id}/metrics"]["get"]
+    params = {p["name"]: p["schema"] for p in metrics["parameters"] if p["in"] == "query"}
+    assert set(params) == {"period", "include", "startTime", "endTime", "step"}
+    assert params["period"]["enum"] == ["1h", "6h", "24h", "7d", "30d"]
+    assert params["include"] == {"type": "array", "items": {"type": "string"}}
+    assert params["startTime"] == params["endTime"] == {"type": "string", "format": "date-time"}
+    assert params["step"] == {"type": "string"}  # a Prometheus duration, parsed after authentication
+    described = {p["name"]: p["description"] for p in metrics["parameters"]}
+    for value in ("latency_percentiles", "status_classes", "deploys"):
+        assert f"`{value}`" in described["include"]
+    assert "`300s`" in described["step"]
+    # The new response fields are optional: the documented JSON (the six series) stays valid against the schema.
+    response = DOC["components"]["schemas"]["GetAppMetricsResponse"]
+    assert set(response["required"]) == {
+        "appId",
+        "serviceName",
+        "cpu",
+        "memory",
+        "requestCount",
+        "requestLatency",
+        "errorRate",
+        "instanceCount",
+    }
+    for name in ("latencyP50", "latencyP95", "latencyP99", "requests2xx", "requests3xx", "requests4xx", "requests5xx"):
+        assert response["properties"][name]["$ref"] == "#/components/schemas/MetricSeries"
+
+
 def test_the_stream_is_documented_as_server_sent_events_with_query_token_auth() -> None:
     stream = DOC["paths"]["/api/v1/workspaces/{workspace_id}/monitoring/apps/{app_id}/logs/stream"]["get"]
     ok = stream["responses"]["200"]
@@ -117,7 +145,7 @@ def test_a_new_annotated_rpc_is_documented_without_edge_code() -> None:
 
 def test_descriptions_are_the_proto_comments() -> None:
     metrics = DOC["paths"]["/api/v1/workspaces/{workspace_id}/monitoring/apps/{app_id}/metrics"]["get"]
-    assert metrics["description"] == "Returns time series of the six standard metrics of one app over a period."
+    assert metrics["description"] == "Returns time series of one app's metrics over a period or a custom window."
     params = {p["name"]: p for p in metrics["parameters"]}
     assert params["app_id"]["description"] == "Required. The app whose metrics are returned."
     # An enum parameter: the field's comment, then each documented string with its value's comment.

@@ -17,6 +17,7 @@ def test_every_annotated_method_of_the_contract_has_exactly_its_route() -> None:
     assert table == {
         ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/apps/{app_id}/metrics"): "GetAppMetrics",
         ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/apps/{app_id}/health"): "GetAppHealth",
+        ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/apps/{app_id}/health/history"): "GetAppHealthHistory",
         ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/apps/{app_id}/logs"): "ListAppLogs",
         ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/apps/{app_id}/logs/stream"): "StreamAppLogs",
         ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/overview"): "GetWorkspaceOverview",

@@ -72,6 +72,7 @@ async def _request_path(store: Store) -> None:
         await store.count_operations(kind, "ws_a", since_ns=1, status=OperationStatus.FAILED)
         await store.recent_operations(kind, "ws_a", 5)
     await store.last_deploy_started_ns("app_a", OperationStatus.SUCCEEDED)
+    await store.deploys_between("app_a", 1, 10, 5)
     await store.create_api_key(ApiKey("key_a", "ws_a", "ci", "dor_sk_abc", 1, None), b"hash")
     await store.find_api_key(b"hash")
     await store.list_api_keys("ws_a")
@@ -79,6 +80,12 @@ async def _request_path(store: Store) -> None:
     await store.latest_snapshot("app_a")
     await store.latest_snapshots("ws_a")
     await store.app_health_reads("ws_a", "app_a")
+    # Two evaluations of different statuses (the evaluator's write): the walk runs each of its statements.
+    await store.save_snapshots(
+        [HealthSnapshot("app_a", "ws_a", t, s, None, 1, None, None, ()) for t, s in ((12, "healthy"), (15, "unknown"))]
+    )
+    await store.health_transitions("app_a", 10, 20, 100)
+    await store.health_status_counts("app_a", (15, 12, 10), 20)
     await store.get_alert("ws_a", "alr_a")
     for app_id in ("", "app_a"):
         for resolved in (None, True, False):

@@ -114,17 +114,25 @@ ALERT_SEVERITY_WARNING: AlertSeverity
 ALERT_SEVERITY_CRITICAL: AlertSeverity
 
 class GetAppMetricsRequest(_message.Message):
-    __slots__ = ("workspace_id", "app_id", "period")
+    __slots__ = ("workspace_id", "app_id", "period", "include", "start_time", "end_time", "step")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     app_id: str
     period: Period
-    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., period: _Optional[_Union[Period, str]] = ...) -> None: ...
+    include: _containers.RepeatedScalarFieldContainer[str]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    step: str
+    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., period: _Optional[_Union[Period, str]] = ..., include: _Optional[_Iterable[str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step: _Optional[str] = ...) -> None: ...
 
 class GetAppMetricsResponse(_message.Message):
-    __slots__ = ("app_id", "service_name", "period", "cpu", "memory", "request_count", "request_latency", "error_rate", "instance_count")
+    __slots__ = ("app_id", "service_name", "period", "cpu", "memory", "request_count", "request_latency", "error_rate", "instance_count", "start_time", "end_time", "step", "latency_p50", "latency_p95", "latency_p99", "requests_2xx", "requests_3xx", "requests_4xx", "requests_5xx", "deploys")
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     SERVICE_NAME_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +142,17 @@ class GetAppMetricsResponse(_message.Message):
     REQUEST_LATENCY_FIELD_NUMBER: _ClassVar[int]
     ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P50_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P95_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_P99_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_2XX_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_3XX_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_4XX_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_5XX_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYS_FIELD_NUMBER: _ClassVar[int]
     app_id: str
     service_name: str
     period: Period
@@ -143,7 +162,36 @@ class GetAppMetricsResponse(_message.Message):
     request_latency: MetricSeries
     error_rate: MetricSeries
     instance_count: MetricSeries
-    def __init__(self, app_id: _Optional[str] = ..., service_name: _Optional[str] = ..., period: _Optional[_Union[Period, str]] = ..., cpu: _Optional[_Union[MetricSeries, _Mapping]] = ..., memory: _Optional[_Union[MetricSeries, _Mapping]] = ..., request_count: _Optional[_Union[MetricSeries, _Mapping]] = ..., request_latency: _Optional[_Union[MetricSeries, _Mapping]] = ..., error_rate: _Optional[_Union[MetricSeries, _Mapping]] = ..., instance_count: _Optional[_Union[MetricSeries, _Mapping]] = ...) -> None: ...
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    step: str
+    latency_p50: MetricSeries
+    latency_p95: MetricSeries
+    latency_p99: MetricSeries
+    requests_2xx: MetricSeries
+    requests_3xx: MetricSeries
+    requests_4xx: MetricSeries
+    requests_5xx: MetricSeries
+    deploys: DeployMarkers
+    def __init__(self, app_id: _Optional[str] = ..., service_name: _Optional[str] = ..., period: _Optional[_Union[Period, str]] = ..., cpu: _Optional[_Union[MetricSeries, _Mapping]] = ..., memory: _Optional[_Union[MetricSeries, _Mapping]] = ..., request_count: _Optional[_Union[MetricSeries, _Mapping]] = ..., request_latency: _Optional[_Union[MetricSeries, _Mapping]] = ..., error_rate: _Optional[_Union[MetricSeries, _Mapping]] = ..., instance_count: _Optional[_Union[MetricSeries, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step: _Optional[str] = ..., latency_p50: _Optional[_Union[MetricSeries, _Mapping]] = ..., latency_p95: _Optional[_Union[MetricSeries, _Mapping]] = ..., latency_p99: _Optional[_Union[MetricSeries, _Mapping]] = ..., requests_2xx: _Optional[_Union[MetricSeries, _Mapping]] = ..., requests_3xx: _Optional[_Union[MetricSeries, _Mapping]] = ..., requests_4xx: _Optional[_Union[MetricSeries, _Mapping]] = ..., requests_5xx: _Optional[_Union[MetricSeries, _Mapping]] = ..., deploys: _Optional[_Union[DeployMarkers, _Mapping]] = ...) -> None: ...
+
+class DeployMarkers(_message.Message):
+    __slots__ = ("markers", "truncated")
+    MARKERS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    markers: _containers.RepeatedCompositeFieldContainer[DeployMarker]
+    truncated: bool
+    def __init__(self, markers: _Optional[_Iterable[_Union[DeployMarker, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class DeployMarker(_message.Message):
+    __slots__ = ("id", "started_at", "status")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    started_at: _timestamp_pb2.Timestamp
+    status: OperationStatus
+    def __init__(self, id: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[OperationStatus, str]] = ...) -> None: ...
 
 class MetricSeries(_message.Message):
     __slots__ = ("labels", "values", "unit", "current", "avg", "max")
@@ -190,6 +238,68 @@ class GetAppHealthResponse(_message.Message):
     last_checked_at: _timestamp_pb2.Timestamp
     reasons: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, app_id: _Optional[str] = ..., status: _Optional[_Union[HealthStatus, str]] = ..., uptime: _Optional[int] = ..., last_deployed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., instance_count: _Optional[int] = ..., error_rate: _Optional[float] = ..., avg_latency_ms: _Optional[float] = ..., last_checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetAppHealthHistoryRequest(_message.Message):
+    __slots__ = ("workspace_id", "app_id", "start_time", "end_time", "limit")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    app_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    limit: int
+    def __init__(self, workspace_id: _Optional[str] = ..., app_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetAppHealthHistoryResponse(_message.Message):
+    __slots__ = ("app_id", "start_time", "end_time", "status_at_start", "transitions", "truncated", "uptime")
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_AT_START_FIELD_NUMBER: _ClassVar[int]
+    TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    status_at_start: HealthStatus
+    transitions: _containers.RepeatedCompositeFieldContainer[HealthTransition]
+    truncated: bool
+    uptime: _containers.RepeatedCompositeFieldContainer[UptimeWindow]
+    def __init__(self, app_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status_at_start: _Optional[_Union[HealthStatus, str]] = ..., transitions: _Optional[_Iterable[_Union[HealthTransition, _Mapping]]] = ..., truncated: _Optional[bool] = ..., uptime: _Optional[_Iterable[_Union[UptimeWindow, _Mapping]]] = ...) -> None: ...
+
+class HealthTransition(_message.Message):
+    __slots__ = ("at", "status", "previous_status", "reasons")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    status: HealthStatus
+    previous_status: HealthStatus
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[HealthStatus, str]] = ..., previous_status: _Optional[_Union[HealthStatus, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UptimeWindow(_message.Message):
+    __slots__ = ("period", "uptime_percent", "evaluations", "healthy", "degraded", "unhealthy", "unknown")
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    EVALUATIONS_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    UNHEALTHY_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_FIELD_NUMBER: _ClassVar[int]
+    period: Period
+    uptime_percent: float
+    evaluations: int
+    healthy: int
+    degraded: int
+    unhealthy: int
+    unknown: int
+    def __init__(self, period: _Optional[_Union[Period, str]] = ..., uptime_percent: _Optional[float] = ..., evaluations: _Optional[int] = ..., healthy: _Optional[int] = ..., degraded: _Optional[int] = ..., unhealthy: _Optional[int] = ..., unknown: _Optional[int] = ...) -> None: ...
 
 class ListAppLogsRequest(_message.Message):
     __slots__ = ("workspace_id", "app_id", "limit", "severity", "page_token", "start_time", "end_time", "q", "regex", "min_severity", "direction")

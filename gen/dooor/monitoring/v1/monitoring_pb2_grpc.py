@@ -45,6 +45,11 @@ class MonitoringServiceStub:
                 request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthRequest.SerializeToString,
                 response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthResponse.FromString,
                 _registered_method=True)
+        self.GetAppHealthHistory = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/GetAppHealthHistory',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthHistoryRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthHistoryResponse.FromString,
+                _registered_method=True)
         self.ListAppLogs = channel.unary_unary(
                 '/dooor.monitoring.v1.MonitoringService/ListAppLogs',
                 request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListAppLogsRequest.SerializeToString,
@@ -82,7 +87,7 @@ class MonitoringServiceServicer:
     """
 
     def GetAppMetrics(self, request, context):
-        """Returns time series of the six standard metrics of one app over a period.
+        """Returns time series of one app's metrics over a period or a custom window.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,6 +96,16 @@ class MonitoringServiceServicer:
     def GetAppHealth(self, request, context):
         """Returns the latest health snapshot of one app. Snapshots are taken by the
         health evaluator every 30 seconds (configurable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAppHealthHistory(self, request, context):
+        """Returns one app's health transitions over a time window (the evaluator's
+        snapshots at which the status changed, with their reasons) and its uptime
+        over the last 24 hours, 7 days and 30 days. An addition to the documented
+        API.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -160,6 +175,11 @@ def add_MonitoringServiceServicer_to_server(servicer, server):
                     servicer.GetAppHealth,
                     request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthRequest.FromString,
                     response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthResponse.SerializeToString,
+            ),
+            'GetAppHealthHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAppHealthHistory,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthHistoryRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthHistoryResponse.SerializeToString,
             ),
             'ListAppLogs': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAppLogs,
@@ -247,6 +267,33 @@ class MonitoringService:
             '/dooor.monitoring.v1.MonitoringService/GetAppHealth',
             dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthRequest.SerializeToString,
             dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAppHealthHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/GetAppHealthHistory',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthHistoryRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetAppHealthHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,
