@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import httpx
 
+from server.backend_body import Transport
 from testing.procs import Process, free_port
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
@@ -234,8 +235,8 @@ def wait_ready(url: str, timeout: float = 30.0) -> None:
     raise TimeoutError(f"{url} not ready after {timeout} s")
 
 
-class CountingTransport(httpx.AsyncHTTPTransport):
-    """A real transport that counts the HTTP requests sent through it (queries per evaluator tick)."""
+class CountingTransport(Transport):
+    """The service's own transport (server/backend_body.py), counting the HTTP requests sent through it."""
 
     def __init__(self) -> None:
         super().__init__()

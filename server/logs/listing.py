@@ -18,8 +18,6 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
-from google.protobuf import timestamp_pb2
-
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
 from server.errors import InvalidArgument, Unavailable
@@ -33,7 +31,6 @@ from server.store.records import App
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 DEFAULT_WINDOW_NS = 3600 * NS
-_MAX_SECONDS = 9_223_372_035  # 2262-04-11T23:47:15Z: nanoseconds since the epoch fit in a signed 64-bit int
 
 PREFETCH_MAX = 64  # next pages held at once (each up to MAX_LIMIT entries)
 PREFETCH_DEPTH = 2  # pages fetched ahead of a caller that is paging through
@@ -74,14 +71,6 @@ def _check_window(entries: Sequence[Entry], start: int, end: int, *, newest_firs
         raise Unavailable(BACKEND, f"query_range returned entries outside the requested window [{start}, {end})")
 
 
-def timestamp_ns(field: str, value: timestamp_pb2.Timestamp) -> int:
-    if not 0 <= value.nanos < NS:
-        raise InvalidArgument(field, f"nanos must be between 0 and 999999999, got {value.nanos}")
-    if not 0 <= value.seconds <= _MAX_SECONDS:
-        raise InvalidArgument(field, "must be between 1970-01-01T00:00:00Z and 2262-04-11T23:47:15Z")
-    return value.seconds * NS + value.nanos
-
-
 class AppLogs:
     """The ``LogReader`` capability."""
 
@@ -107,8 +96,8 @@ class AppLogs:
 
     async def list_logs(self, app: App, request: pb.ListAppLogsRequest) -> pb.ListAppLogsResponse:
         limit = validation.limit("limit", request.limit, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
-        start = timestamp_ns("start_time", request.start_time) if request.HasField("start_time") else None
-        end = timestamp_ns("end_time", request.end_time) if request.HasField("end_time") else None
+        start = validation.timestamp_ns("start_time", request.start_time) if request.HasField("start_time") else None
+        end = validation.timestamp_ns("end_time", request.end_time) if request.HasField("end_time") else None
         kept = filters.from_request(request)
         direction = validation.require_enum(
             "direction", request.direction, pb.LogDirection.DESCRIPTOR, default=pb.LOG_DIRECTION_NEWEST_FIRST

@@ -39,12 +39,12 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Protocol
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
+from server import validation
 from server.config import TailSettings
 from server.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, ServiceError, Unavailable
 from server.logs import filters
 from server.logs.entries import NS, SignerSource, canonical, to_proto
 from server.logs.filters import LogFilter
-from server.logs.listing import timestamp_ns
 from server.logs.logql import LabelScheme
 from server.logs.loki import BACKEND, MAX_ENTRIES, MAX_FUTURE_NS, MAX_QUERY_LENGTH_NS, Entry, LokiClient, TailClosed
 from server.logs.tokens import BadToken, Signer, StreamPosition, advance, entry_digest, query_digest
@@ -501,7 +501,7 @@ def _start_of(request: pb.StreamAppLogsRequest) -> _Start | None:
         return _Start(backfill=request.backfill) if request.backfill else None
     if request.backfill:
         raise InvalidArgument("start_time", "cannot be combined with backfill; give one of them")
-    since = timestamp_ns("start_time", request.start_time)
+    since = validation.timestamp_ns("start_time", request.start_time)
     if since > time.time_ns():
         raise InvalidArgument("start_time", "is in the future; leave it out to start live")
     return _Start(since_ns=since)

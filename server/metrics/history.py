@@ -19,6 +19,7 @@ from collections.abc import Callable
 from google.protobuf import timestamp_pb2
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
+from server import validation
 from server.convert import NS_PER_S, enum_from_json, now_ns
 from server.errors import InvalidArgument
 from server.states import HealthStatus
@@ -39,7 +40,6 @@ UPTIME_WINDOWS: tuple[tuple[pb.Period.ValueType, int], ...] = (
 )
 _UP = (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
 # Timestamps a store time (int64 nanoseconds) can hold.
-_MAX_SECONDS = (2**63 - 1) // NS_PER_S - 1
 _STATUS_NUMBERS = {status: enum_from_json(pb.HealthStatus.DESCRIPTOR, status) for status in HealthStatus}
 
 
@@ -54,23 +54,15 @@ class Window:
 
 def window_of(request: pb.GetAppHealthHistoryRequest, at_ns: int) -> Window:
     """The request's window, checked: ``end_time`` defaults to ``at_ns``, ``start_time`` to a day before it."""
-    end = _timestamp_ns("end_time", request.end_time) if request.HasField("end_time") else at_ns
+    end = validation.timestamp_ns("end_time", request.end_time) if request.HasField("end_time") else at_ns
     if not request.HasField("start_time"):
         return Window(max(end - DEFAULT_WINDOW_NS, 0), end, at_ns)
-    start = _timestamp_ns("start_time", request.start_time)
+    start = validation.timestamp_ns("start_time", request.start_time)
     if start >= end:
         raise InvalidArgument("start_time", "must be before end_time (which defaults to now)")
     if end - start > MAX_WINDOW_NS:
         raise InvalidArgument("start_time", f"may be at most {MAX_WINDOW_NS // DAY_NS} days before end_time")
     return Window(start, end, at_ns)
-
-
-def _timestamp_ns(field: str, value: timestamp_pb2.Timestamp) -> int:
-    if not 0 <= value.nanos < NS_PER_S:
-        raise InvalidArgument(field, f"nanos must be between 0 and 999999999, got {value.nanos}")
-    if not 0 <= value.seconds <= _MAX_SECONDS:
-        raise InvalidArgument(field, "must be between 1970-01-01T00:00:00Z and 2262-04-11T23:47:15Z")
-    return value.seconds * NS_PER_S + value.nanos
 
 
 def uptime_percent(counts: dict[HealthStatus, int]) -> float | None:

@@ -9,12 +9,10 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
-import httpx
 import pytest
 from google.rpc import error_details_pb2
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.backend_body import Transport
 from server.errors import Unavailable
 from server.metrics.app_metrics import RANGE_BATCHES, MetricsService
 from server.metrics.prometheus import PrometheusClient
@@ -22,6 +20,7 @@ from server.metrics.promql import RANGE_TEMPLATES, Queries
 from server.store.records import App
 from testing import metrics_data as data
 from testing.platform import Tenant
+from testing.prometheus import CountingTransport
 from testing.status import detail
 from tests.metrics.conftest import Backfilled
 
@@ -142,18 +141,6 @@ async def test_another_workspace_with_the_same_app_id_is_not_counted(metrics_ten
     assert reply.instance_count.max == 2.0
 
 
-class _Counting(Transport):
-    """The service's own transport, counting the requests that reach Prometheus."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        return await super().handle_async_request(request)
-
-
 @pytest.fixture
 async def client(backfilled: Backfilled) -> AsyncIterator[PrometheusClient]:
     prometheus = PrometheusClient(backfilled.prometheus.url, 10.0)
@@ -185,7 +172,7 @@ async def test_batched_range_queries_answer_byte_for_byte_what_six_requests_do(
 async def test_one_request_per_batch_shared_by_concurrent_calls_and_cached_until_the_next_step(
     backfilled: Backfilled,
 ) -> None:
-    counting = _Counting()
+    counting = CountingTransport()
     client = PrometheusClient(backfilled.prometheus.url, 10.0, transport=counting, coalesce=True, range_cache=16)
     now = [backfilled.now * 10**9]
     service = MetricsService(client, Queries(), clock=lambda: now[0])

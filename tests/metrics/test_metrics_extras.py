@@ -11,13 +11,11 @@ import math
 import pathlib
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 import pytest
 from google.protobuf import timestamp_pb2
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import config
-from server.backend_body import Transport
 from server.errors import InvalidArgument, Unavailable, Unimplemented
 from server.metrics.app_metrics import RANGE_BATCHES, MetricsQuery, MetricsService
 from server.metrics.prometheus import PrometheusClient
@@ -26,6 +24,7 @@ from server.states import OperationKind, OperationStatus
 from server.store import Store, open_store
 from server.store.records import App, Operation
 from testing import metrics_data as data
+from testing.prometheus import CountingTransport
 from tests.metrics.conftest import Backfilled
 
 pytestmark = pytest.mark.timeout(60)
@@ -65,16 +64,6 @@ def expected_percentile(model: data.LatencyApp, q: float, t: int) -> float | Non
 
 def times_of(series: pb.MetricSeries) -> list[int]:
     return [label.seconds for label in series.labels]
-
-
-class _Counting(Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        return await super().handle_async_request(request)
 
 
 @pytest.fixture
@@ -214,7 +203,7 @@ async def test_a_class_the_app_never_answered_reads_zero_not_no_data(
 
 
 async def test_without_include_the_reply_and_its_requests_are_unchanged(backfilled: Backfilled) -> None:
-    counting = _Counting()
+    counting = CountingTransport()
     client = PrometheusClient(backfilled.prometheus.url, 10.0, transport=counting)
     metrics = service(client, backfilled)
     try:
