@@ -126,8 +126,24 @@ def _check_length(field: str, value: str) -> None:
 
 
 def _compile_regex(pattern: str) -> Any:
+    if _any_byte_escape(pattern):
+        # RE2 (C++) knows \C, one byte whatever the encoding; Go's regexp, which Loki uses, refuses it.
+        raise InvalidArgument("regex", "\\C (any byte) is not supported by Go's regexp, which Loki uses")
     try:
         return re2.compile(pattern, options=_OPTIONS)
     except re2.error as error:
         reason = error.args[0].decode(errors="replace") if error.args and isinstance(error.args[0], bytes) else error
         raise InvalidArgument("regex", f"not a valid RE2 regular expression: {reason}") from None
+
+
+def _any_byte_escape(pattern: str) -> bool:
+    """Whether ``pattern`` holds the escape ``\\C`` (a backslash that is not itself escaped, then ``C``)."""
+    i = 0
+    while i < len(pattern) - 1:
+        if pattern[i] == "\\":
+            if pattern[i + 1] == "C":
+                return True
+            i += 2
+        else:
+            i += 1
+    return False

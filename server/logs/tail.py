@@ -832,10 +832,10 @@ class TailHub:
             viewer.release()
 
     async def _start_position(self, query: str, start: _Start) -> StreamPosition:
-        """The position a stream with ``start`` replays from: just before ``since_ns``, or just before the last
+        """The position a stream with ``start`` replays from: at ``since_ns`` (inclusive), or just before the last
         ``backfill`` entries of ``query`` in canonical order (the newest first, as ListAppLogs pages them)."""
-        if start.since_ns is not None:
-            return StreamPosition(start.since_ns - 1, ())
+        if start.since_ns is not None:  # nothing at since_ns delivered yet: it is replayed, nothing before it
+            return StreamPosition(start.since_ns, ())
         oldest = _replay_start(StreamPosition(0, ()))
         streams = await self.loki.query_range(
             query, start_ns=oldest, end_ns=time.time_ns() + MAX_FUTURE_NS, limit=start.backfill, forward=False

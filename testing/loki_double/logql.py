@@ -221,6 +221,8 @@ class _EmptyMatchers(Exception):
 
 def _compile(pattern: str, col: int) -> Any:
     """An RE2 pattern, as Go's regexp (which Loki uses) reads it; the same pattern is compiled once."""
+    if re.search(r"(?<!\\)(?:\\\\)*\\C", pattern):  # RE2 (C++) accepts \C, one byte; Go refuses it
+        raise ParseError(col, "invalid regex: invalid escape sequence: `\\C`")
     try:
         return _compiled(pattern)
     except re2.error as error:

@@ -110,6 +110,21 @@ async def test_start_time_replays_from_that_time_then_follows(loki: LokiDouble, 
         await again.close()
 
 
+async def test_start_time_is_inclusive_to_the_nanosecond(loki: LokiDouble, logs_tenant: Tenant) -> None:
+    app = (await logs_tenant.add_app()).id
+    t = time.time_ns() - 60 * NS
+    loki.push(
+        [{"stream": app_labels(logs_tenant, app), "values": [[t - 1, "just before"], [t, "at"], [t + 1, "after"]]}]
+    )
+    sub = Subscription(logs_tenant, app, start_time=ts(t))
+    try:
+        await sub.lines_count(2)
+        await asyncio.sleep(0.3)
+        assert sub.lines == ["at", "after"]  # as ListAppLogs' start_time: inclusive, nothing earlier
+    finally:
+        await sub.close()
+
+
 async def test_a_start_time_older_than_loki_can_be_asked_for_starts_with_a_gap(
     loki: LokiDouble, logs_tenant: Tenant
 ) -> None:

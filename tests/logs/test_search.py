@@ -53,6 +53,11 @@ def test_bad_filters_are_refused_naming_the_field() -> None:
         with pytest.raises(InvalidArgument) as refused:
             log_filter(regex=regex)
         assert str(refused.value).startswith(f"regex: not a valid RE2 regular expression: {reason}"), refused.value
+    # RE2 (C++) accepts \C, Go's regexp (Loki's) refuses it: refused here, before Loki answers 400.
+    for regex in (r"a\C", r"[\C]", r"\\\C"):
+        with pytest.raises(InvalidArgument, match=r"^regex: \\C \(any byte\) is not supported"):
+            log_filter(regex=regex)
+    assert log_filter(regex=r"\\C").regex  # an escaped backslash, then C
     with pytest.raises(InvalidArgument, match=rf"q: may be at most {MAX_FILTER_BYTES} bytes, got 1026"):
         log_filter(q="ü" * 513)
     with pytest.raises(InvalidArgument, match="severity: INFO is below min_severity ERROR"):
