@@ -85,9 +85,10 @@ INCLUDES: dict[str, tuple[str, ...]] = {
 DEPLOYS = "deploys"
 
 # Custom windows. A few hundred points is what a chart can show; the periods hold at most 169. The step bounds
-# keep every label a whole second, at least one scrape interval apart, and `$step` a sane increase window.
+# keep every label a whole second and `$step` a sane increase window: increase() needs two samples in it, so at
+# scrape intervals up to 30 s a step under a minute would give thin or empty request counts (as 1h's step: 60 s).
 MAX_POINTS = 500
-MIN_STEP_S = 15
+MIN_STEP_S = 60
 MAX_STEP_S = 86400
 # A step: bare seconds, or d/h/m/s parts largest first (Prometheus's duration syntax; ms, w and y are left out:
 # a step is whole seconds of at most a day). Digits are bounded so that no value overflows or takes long.
