@@ -82,6 +82,17 @@ async def test_the_signed_in_url_keeps_the_key_for_the_tab_and_clears_the_fragme
     assert page.errors == []
 
 
+async def test_a_broken_sign_in_link_says_so_and_keeps_nothing(page: Page, console_stack: ConsoleStack) -> None:
+    await page.goto(console_stack.edge.url + "/")
+    await page.evaluate("sessionStorage.clear(); localStorage.clear()")
+    await page.goto(console_stack.edge.url + f"/#key=not-a-key&workspace={console_stack.workspace_id}")
+    text = await page.wait_for("document.querySelector('.signin-message')?.innerText")
+    assert "sign-in link is incomplete" in text
+    assert await page.evaluate("location.hash") == "#/"
+    assert await page.evaluate("sessionStorage.getItem('dooor.key')") is None
+    assert page.errors == []
+
+
 async def test_a_wrong_key_is_refused_with_a_clear_message(page: Page, console_stack: ConsoleStack) -> None:
     await page.goto(console_stack.edge.url + "/")
     wrong = "dor_sk_" + secrets.token_urlsafe(32)

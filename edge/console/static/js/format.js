@@ -71,8 +71,13 @@ export function time(iso, { clock = false } = {}) {
   // The clock alone only for today's times (log lines); anything older also needs its date.
   const today = new Date().toDateString() === date.toDateString();
   el.textContent = clock && today ? localTime.format(date) : local.format(date);
-  el.title = `${iso.replace("T", " ").replace("Z", "")} UTC`;
+  el.title = utc(iso);
   return el;
+}
+
+// An RFC 3339 instant as the UTC text shown on hover: "2026-12-03 09:15:00 UTC".
+export function utc(iso) {
+  return `${iso.replace("T", " ").replace("Z", "")} UTC`;
 }
 
 export function since(iso) {

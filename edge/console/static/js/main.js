@@ -59,9 +59,16 @@ document.getElementById("sign-out").addEventListener("click", () => {
   route();
 });
 
-session.takeFragment();
+// A sign-in link, also one opened in a tab already showing the console; a broken one is said so on the form.
+function takeLink() {
+  const taken = session.takeFragment();
+  if (taken === false) signinReason = "The sign-in link is incomplete or its key is malformed: sign in below.";
+  else if (taken) signinReason = "";
+}
+
+takeLink();
 window.addEventListener("hashchange", () => {
-  if (session.takeFragment()) signinReason = ""; // a sign-in link opened in a tab already showing the console
+  takeLink();
   route();
   main.focus({ preventScroll: true }); // keyboard and screen-reader users land on the new page
 });

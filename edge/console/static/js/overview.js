@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { h, replace } from "./dom.js";
-import { count, dollars, duration, since, time, withUnit } from "./format.js";
+import { count, dollars, duration, since, time, utc, withUnit } from "./format.js";
 import { every } from "./poll.js";
 import * as session from "./session.js";
 import { healthBadge, notice, stat } from "./widgets.js";
@@ -99,7 +99,7 @@ function appRow(id, result, names, onRemove) {
       fact("Errors", withUnit(health.errorRate, "%")),
       fact("Latency", withUnit(health.avgLatencyMs, "ms")),
       fact("Uptime", duration(health.uptime)),
-      fact("Checked", since(health.lastCheckedAt), health.lastCheckedAt),
+      fact("Checked", since(health.lastCheckedAt), health.lastCheckedAt ? utc(health.lastCheckedAt) : undefined),
     ),
     remove,
   );

@@ -66,9 +66,10 @@ export function rememberName(id, name) {
 
 // `#key=dor_sk_…&workspace=ws_…&apps=a,b` (what `make run` prints): taken into storage, then wiped from the
 // address bar and from this history entry. A fragment is never sent to the server, so it reaches no log.
+// True: signed in from the link; false: a link whose key or workspace cannot be used; null: no link.
 export function takeFragment() {
   const raw = location.hash.startsWith("#key=") ? location.hash.slice(1) : "";
-  if (!raw) return false;
+  if (!raw) return null;
   const params = new URLSearchParams(raw);
   history.replaceState(null, "", location.pathname + location.search + "#/");
   const key = params.get("key") || "";
