@@ -34,7 +34,7 @@ from dooor.monitoring.v1 import monitoring_pb2_grpc as pb_grpc
 from testing import alert_rows
 from testing.edge import running_edge
 from testing.platform import Tenant, new_tenant
-from testing.procs import running_server, unmetered
+from testing.procs import cpu_seconds, running_server, unmetered
 
 _WRK_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _WRK_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
@@ -44,21 +44,10 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 async def _seed(channel: grpc.aio.Channel, db: pathlib.Path, alerts: int) -> Tenant:
     tenant = await new_tenant(channel)
     app = await tenant.add_app(name="worker-service")
-    now = time.time_ns()
-    types = ("high_cpu", "high_memory", "high_error_rate", "high_latency")
-    for i in range(alerts):
-        # Real rows in the file the server reads: history resolved by recovery, the newest one per type open.
-        triggered = now - (alerts - i) * 60 * 10**9
-        open_ = i >= alerts - len(types)
-        alert_rows.insert_alert(
-            db,
-            alert_id=f"alr_bench_{i:04d}",
-            workspace_id=tenant.workspace_id,
-            app_id=app.id,
-            alert_type=types[i % len(types)],
-            triggered_ns=triggered,
-            resolved_ns=None if open_ else triggered + 30 * 10**9,
-        )
+    # Real rows in the file the server reads.
+    alert_rows.insert_alert_history(
+        db, workspace_id=tenant.workspace_id, app_id=app.id, count=alerts, now_ns=time.time_ns()
+    )
     return tenant
 
 
@@ -101,12 +90,6 @@ def _wrk(url: str, key: str, seconds: float, concurrency: int) -> tuple[float, f
     return float(rps.group(1)), latency["50"], latency["99"]
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc)."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class _Cpu:
     """CPU share (in cores) each process used over one phase: shows which side was saturated."""
 
@@ -114,13 +97,13 @@ class _Cpu:
         self.pids = pids
 
     def __enter__(self) -> _Cpu:
-        self.start = {name: _cpu_s(pid) for name, pid in self.pids.items()}
+        self.start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         self.started = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self.started
-        self.cores = {name: (_cpu_s(pid) - self.start[name]) / elapsed for name, pid in self.pids.items()}
+        self.cores = {name: (cpu_seconds(pid) - self.start[name]) / elapsed for name, pid in self.pids.items()}
 
     def __str__(self) -> str:
         return ", ".join(f"{name} {cores:.2f}" for name, cores in self.cores.items())

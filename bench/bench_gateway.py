@@ -52,7 +52,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from testing import alert_rows
 from testing.edge import EdgeProcess
 from testing.platform import Tenant, new_tenant
-from testing.procs import REPO, Process, free_port, running_server, unmetered
+from testing.procs import REPO, Process, cpu_seconds, free_port, running_server, unmetered
 
 _PACKAGES = (
     "golang-go",
@@ -172,7 +172,6 @@ _WRK_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
 _WRK_COUNT = re.compile(r"^\s+(\d+) requests in", re.M)
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 _RPCS = ("GetAppHealth", "ListAlerts")
-_ALERT_TYPES = ("high_cpu", "high_memory", "high_error_rate", "high_latency")
 
 
 # -- building the gateway --------------------------------------------------------------------------------
@@ -287,28 +286,13 @@ async def _seed(addr: str, db: pathlib.Path, alerts: int) -> tuple[Tenant, str]:
     async with grpc.aio.insecure_channel(addr) as channel:
         tenant = await new_tenant(channel)
         app = await tenant.add_app(name="worker-service")
-    now = time.time_ns()
-    for i in range(alerts):  # history resolved by recovery, the newest one per type open (as bench_edge.py)
-        triggered = now - (alerts - i) * 60 * 10**9
-        alert_rows.insert_alert(
-            db,
-            alert_id=f"alr_bench_{i:04d}",
-            workspace_id=tenant.workspace_id,
-            app_id=app.id,
-            alert_type=_ALERT_TYPES[i % len(_ALERT_TYPES)],
-            triggered_ns=triggered,
-            resolved_ns=None if i >= alerts - len(_ALERT_TYPES) else triggered + 30 * 10**9,
-        )
+    alert_rows.insert_alert_history(
+        db, workspace_id=tenant.workspace_id, app_id=app.id, count=alerts, now_ns=time.time_ns()
+    )
     return tenant, app.id
 
 
 # -- measuring -------------------------------------------------------------------------------------------
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc)."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclasses.dataclass
@@ -339,9 +323,9 @@ def _wrk_figures(url: str, out: str) -> tuple[int, float, float]:
 
 def _wrk(url: str, key: str, seconds: float, connections: int, pids: tuple[int, int]) -> Load:
     argv = _wrk_argv(url, key, seconds, connections, min(2, connections))
-    before = [_cpu_s(pid) for pid in pids]
+    before = [cpu_seconds(pid) for pid in pids]
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
-    after = [_cpu_s(pid) for pid in pids]
+    after = [cpu_seconds(pid) for pid in pids]
     requests, rps, p50 = _wrk_figures(url, out)
     return Load(requests, rps, p50, after[0] - before[0], after[1] - before[1])
 
@@ -355,7 +339,7 @@ def _together(fronts: list[Front], path: str, key: str, args: argparse.Namespace
     server, but each gets about a share of the server's throughput and the cores are oversubscribed: less is
     batched than alone, which costs a Python front more than a Go one. A second view, not the goal's.
     """
-    before = {f.name: _cpu_s(f.pid) for f in fronts}
+    before = {f.name: cpu_seconds(f.pid) for f in fronts}
     runs = {
         f.name: subprocess.Popen(
             _wrk_argv(f.url + path, key, args.seconds, args.concurrency, 1), stdout=subprocess.PIPE, text=True
@@ -363,7 +347,7 @@ def _together(fronts: list[Front], path: str, key: str, args: argparse.Namespace
         for f in fronts
     }
     outs = {name: run.communicate(timeout=args.seconds + 30)[0] for name, run in runs.items()}
-    after = {f.name: _cpu_s(f.pid) for f in fronts}
+    after = {f.name: cpu_seconds(f.pid) for f in fronts}
     return {
         f.name: (after[f.name] - before[f.name]) * 1000 / _wrk_figures(f.url + path, outs[f.name])[0] for f in fronts
     }

@@ -128,7 +128,7 @@ from server.metrics.promql import Queries  # noqa: E402
 from testing import metrics_data as data  # noqa: E402
 from testing.metrics_data import seed_apps  # noqa: E402
 from testing.platform import Tenant, new_tenant  # noqa: E402
-from testing.procs import ADMIN_TOKEN, Process, free_port, grpc_serving  # noqa: E402
+from testing.procs import ADMIN_TOKEN, Process, cpu_seconds, free_port, grpc_serving  # noqa: E402
 from testing.prometheus import running_prometheus  # noqa: E402
 
 
@@ -200,8 +200,7 @@ class Server(Process):
         self.candidate = f"{candidate}, {requests}"
 
     def cpu_s(self) -> float:
-        fields = pathlib.Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
 
 @contextlib.contextmanager

@@ -50,10 +50,9 @@ from testing import alert_rows
 from testing.edge import EdgeProcess
 from testing.platform import ADMIN, Tenant, new_tenant
 from testing.postgres import running_postgres
-from testing.procs import ServerProcess, unmetered
+from testing.procs import ServerProcess, cpu_seconds, unmetered
 
 _SERVICE = "dooor.monitoring.v1.MonitoringService"
-_TYPES = ("high_cpu", "high_memory", "high_error_rate", "high_latency")
 _QUIET = {"MONITORING_LOG_LEVEL": "WARNING", "MONITORING_EVAL_INTERVAL": "600"}
 _WRK_LATENCY = re.compile(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _WRK_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
@@ -64,12 +63,6 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 # ---------------------------------------------------------------- processes, CPU, sockets (Linux /proc)
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _children_cpu_s() -> float:
@@ -137,7 +130,7 @@ class Server:
             self.worker_pids = _children(self.process.pid)
 
     def cpu(self) -> list[float]:
-        return [_cpu_s(pid) for pid in self.worker_pids]
+        return [cpu_seconds(pid) for pid in self.worker_pids]
 
 
 class Cpu:
@@ -148,7 +141,7 @@ class Cpu:
 
     def __enter__(self) -> Cpu:
         self.workers0 = self.server.cpu()
-        self.others0 = [_cpu_s(pid) for pid in self.others]
+        self.others0 = [cpu_seconds(pid) for pid in self.others]
         self.children0 = _children_cpu_s()
         self.started = time.perf_counter()
         return self
@@ -156,7 +149,7 @@ class Cpu:
     def __exit__(self, *exc: object) -> None:
         wall = time.perf_counter() - self.started
         self.per_worker = [(b - a) / wall for a, b in zip(self.workers0, self.server.cpu(), strict=True)]
-        self.others_cores = sum(_cpu_s(pid) - a for pid, a in zip(self.others, self.others0, strict=True)) / wall
+        self.others_cores = sum(cpu_seconds(pid) - a for pid, a in zip(self.others, self.others0, strict=True)) / wall
         self.generator = (_children_cpu_s() - self.children0) / wall
 
 
@@ -260,19 +253,9 @@ async def _seed_sqlite(addr: str, db: pathlib.Path, alerts: int) -> tuple[Tenant
     async with grpc.aio.insecure_channel(addr) as channel:
         tenant = await new_tenant(channel)
         app = await tenant.add_app(name="worker-service")
-    now = time.time_ns()
-    for i in range(alerts):  # history resolved by recovery, the newest one per type open (as bench_edge.py)
-        triggered = now - (alerts - i) * 60 * 10**9
-        open_ = i >= alerts - len(_TYPES)
-        alert_rows.insert_alert(
-            db,
-            alert_id=f"alr_bench_{i:04d}",
-            workspace_id=tenant.workspace_id,
-            app_id=app.id,
-            alert_type=_TYPES[i % len(_TYPES)],
-            triggered_ns=triggered,
-            resolved_ns=None if open_ else triggered + 30 * 10**9,
-        )
+    alert_rows.insert_alert_history(
+        db, workspace_id=tenant.workspace_id, app_id=app.id, count=alerts, now_ns=time.time_ns()
+    )
     return tenant, app.id
 
 
@@ -356,7 +339,7 @@ async def _store_alerts(url: str, workspace_id: str, app_id: str, count: int) ->
                 id=f"alr_bench_{i:04d}",
                 workspace_id=workspace_id,
                 app_id=app_id,
-                type=_TYPES[i % len(_TYPES)],  # type: ignore[arg-type]
+                type=alert_rows.ALERT_TYPES[i % len(alert_rows.ALERT_TYPES)],  # type: ignore[arg-type]
                 severity="warning",  # type: ignore[arg-type]
                 message="Memory usage exceeded 80% threshold",
                 triggered_ns=triggered,
@@ -365,7 +348,7 @@ async def _store_alerts(url: str, workspace_id: str, app_id: str, count: int) ->
             )
             fired = await store.apply_alert_changes(AlertChanges(now_ns=triggered, fire=[alert]))
             assert fired, alert
-            if i < count - len(_TYPES):
+            if i < count - len(alert_rows.ALERT_TYPES):
                 await store.apply_alert_changes(AlertChanges(now_ns=triggered + 30 * 10**9, resolve=[alert.id]))
     finally:
         await store.close()

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
-import os
 import pathlib
 import statistics
 import sys
@@ -38,7 +37,7 @@ from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import monitoring_pb2_grpc
 from testing.loki import running_loki
 from testing.platform import bearer, new_tenant
-from testing.procs import running_server, unmetered
+from testing.procs import cpu_seconds, running_server, unmetered
 
 CHANNELS_PER_WORKER = 10
 
@@ -84,11 +83,6 @@ def worker(addr: str, workspace: str, app: str, key: str, count: int, warm: Any,
         return records
 
     out.put(asyncio.run(run()))
-
-
-def cpu_s(pid: int) -> float:
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -156,8 +150,8 @@ async def run(args: argparse.Namespace) -> None:
             )
         )
         await asyncio.sleep(0.5)
-        cpu_before = {"server": cpu_s(server.pid), "loki": cpu_s(loki.pid)} | {
-            f"w{i}": cpu_s(p.pid) for i, p in enumerate(procs)
+        cpu_before = {"server": cpu_seconds(server.pid), "loki": cpu_seconds(loki.pid)} | {
+            f"w{i}": cpu_seconds(p.pid) for i, p in enumerate(procs)
         }
         pushed: dict[int, int] = {}
         for i in range(args.lines):
@@ -165,8 +159,8 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.to_thread(loki.push, [{"stream": labels, "values": [[str(pushed[i]), f"line {i} payload"]]}])
             await asyncio.sleep(1 / args.rate)
         await asyncio.sleep(3.0)
-        cpu_after = {"server": cpu_s(server.pid), "loki": cpu_s(loki.pid)} | {
-            f"w{i}": cpu_s(p.pid) for i, p in enumerate(procs)
+        cpu_after = {"server": cpu_seconds(server.pid), "loki": cpu_seconds(loki.pid)} | {
+            f"w{i}": cpu_seconds(p.pid) for i, p in enumerate(procs)
         }
         stop.set()
         tail_stop.set()

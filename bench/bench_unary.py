@@ -42,20 +42,13 @@ from dooor.monitoring.v1 import monitoring_pb2_grpc as pb_grpc
 from testing import alert_rows
 from testing.metrics_data import Traffic, steady_app
 from testing.platform import new_tenant
-from testing.procs import REPO, Process, ServerProcess, free_port, grpc_serving, unmetered
+from testing.procs import REPO, Process, ServerProcess, cpu_seconds, free_port, grpc_serving, unmetered
 from testing.prometheus import running_prometheus
 
 WORKSPACE = "ws_bench"
 APP = "app_bench"
 TRAFFIC = Traffic(2, 3, error_percent=1.0)
 GOALS_MS = {"GetAppHealth": 0.4, "ListAlerts": 0.6}
-ALERT_TYPES = ("high_cpu", "high_memory", "high_error_rate", "high_latency")
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc)."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _load(addr: str, call: str, request: object, auth: tuple, seconds: float, concurrency: int):  # type: ignore[no-untyped-def,type-arg]
@@ -78,11 +71,11 @@ async def _load(addr: str, call: str, request: object, auth: tuple, seconds: flo
 
 async def _phase(pid: int, addr: str, call: str, request: object, auth: tuple, seconds: float, concurrency: int):  # type: ignore[no-untyped-def,type-arg]
     """(server CPU ms per call, p50 ms, calls per second) of one phase."""
-    cpu_before = _cpu_s(pid)
+    cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
     calls, latencies = await _load(addr, call, request, auth, seconds, concurrency)
     elapsed = time.perf_counter() - started
-    cpu = _cpu_s(pid) - cpu_before
+    cpu = cpu_seconds(pid) - cpu_before
     return cpu / calls * 1000, statistics.median(latencies) * 1000, calls / elapsed
 
 
@@ -91,17 +84,7 @@ async def _seed(addr: str, db: pathlib.Path, alerts: int, now: int) -> tuple[tup
         tenant = await new_tenant(channel, WORKSPACE)
         await tenant.add_app(APP, name="bench-service")
         await tenant.record("deploy", APP, "dep_bench", pb.OPERATION_STATUS_SUCCEEDED, now - 3600 * 10**9)
-        for i in range(alerts):
-            triggered = now - (alerts - i) * 60 * 10**9
-            alert_rows.insert_alert(
-                db,
-                alert_id=_alert_id(i),
-                workspace_id=WORKSPACE,
-                app_id=APP,
-                alert_type=ALERT_TYPES[i % len(ALERT_TYPES)],
-                triggered_ns=triggered,
-                resolved_ns=None if i >= alerts - len(ALERT_TYPES) else triggered + 30 * 10**9,
-            )
+        alert_rows.insert_alert_history(db, workspace_id=WORKSPACE, app_id=APP, count=alerts, now_ns=now)
         # The evaluator's next tick (every 10 s) writes the app's first snapshot: wait for it, bounded.
         deadline = time.monotonic() + 60
         while True:
@@ -115,10 +98,6 @@ async def _seed(addr: str, db: pathlib.Path, alerts: int, now: int) -> tuple[tup
             await asyncio.sleep(0.5)
 
 
-def _alert_id(i: int) -> str:
-    return f"alr_bench_{i:04d}"
-
-
 def _comparable(
     health: pb.GetAppHealthResponse, alerts: pb.ListAlertsResponse, seeded: int
 ) -> tuple[pb.GetAppHealthResponse, pb.ListAlertsResponse]:
@@ -127,7 +106,7 @@ def _comparable(
     being below every threshold, at that tick's time)."""
     health.ClearField("uptime")
     health.ClearField("last_checked_at")
-    seeded_open = {_alert_id(i) for i in range(max(0, seeded - len(ALERT_TYPES)), seeded)}
+    seeded_open = {alert_rows.alert_history_id(i) for i in range(max(0, seeded - len(alert_rows.ALERT_TYPES)), seeded)}
     for alert in alerts.alerts:
         if alert.id in seeded_open:
             alert.ClearField("resolved_at")

@@ -40,3 +40,26 @@ def insert_alert(
             ),
         )
     connection.close()
+
+
+ALERT_TYPES = ("high_cpu", "high_memory", "high_error_rate", "high_latency")
+
+
+def alert_history_id(i: int) -> str:
+    return f"alr_bench_{i:04d}"
+
+
+def insert_alert_history(db: pathlib.Path, *, workspace_id: str, app_id: str, count: int, now_ns: int) -> None:
+    """``count`` alerts a minute apart up to ``now_ns``, types in turn: resolved by recovery 30 s after they
+    fired, except the newest one of each type, still open (the benchmarks' ListAlerts data)."""
+    for i in range(count):
+        triggered = now_ns - (count - i) * 60 * 10**9
+        insert_alert(
+            db,
+            alert_id=alert_history_id(i),
+            workspace_id=workspace_id,
+            app_id=app_id,
+            alert_type=ALERT_TYPES[i % len(ALERT_TYPES)],
+            triggered_ns=triggered,
+            resolved_ns=None if i >= count - len(ALERT_TYPES) else triggered + 30 * 10**9,
+        )
