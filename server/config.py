@@ -92,6 +92,37 @@ class AlertSettings:
     defaults: Mapping[AlertType, Thresholds] = dataclasses.field(default_factory=lambda: dict(BUILT_IN))
     # Step of the hold-window subqueries, in seconds; holds are judged at this resolution.
     resolution_s: int = 15
+    # Seconds after a recorded deploy of an app during which its alerts fire held back: they are notified
+    # only if still open when the hold ends (0 turns the hold off). See docs/notifications.md.
+    deploy_hold_s: int = 300
+
+
+@dataclasses.dataclass(frozen=True)
+class NotifySettings:
+    """``[notify]``: how alert notifications are sent (server/notify/; docs/notifications.md)."""
+
+    # Seconds between two rounds of the sender (due deliveries, reminders, the Alertmanager refresh).
+    poll_s: float = 1.0
+    # Retries back off exponentially with full jitter from the first delay up to the cap; a delivery still
+    # failing this long after its event is given up (status failed).
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 600.0
+    give_up_after_s: float = 86400.0
+    # Seconds one attempt may take (connect, send, answer).
+    timeout_s: float = 10.0
+    # Deliveries sent at once by one sender round.
+    concurrency: int = 8
+    # Seconds between two pushes of the open alerts to an Alertmanager channel; each push sets endsAt to three
+    # intervals ahead, so an Alertmanager resolves them by itself if this service stops pushing.
+    alertmanager_resend_s: float = 60.0
+    # Whether channel URLs may point at loopback, private, link-local or otherwise internal addresses. Off by
+    # default: a tenant's webhook must not reach the service's own network (make run and the tests turn it on).
+    allow_private_destinations: bool = False
+    # Per-workspace caps.
+    max_channels_per_workspace: int = 20
+    max_live_silences_per_workspace: int = 1000
+    # Days delivered and failed deliveries stay in the delivery log.
+    delivery_log_days: int = 30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +227,7 @@ class Config:
     cost: CostSettings = dataclasses.field(default_factory=CostSettings)
     loki: LokiSettings = dataclasses.field(default_factory=LokiSettings)
     api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
+    notify: NotifySettings = dataclasses.field(default_factory=NotifySettings)
 
     @property
     def stale_after_s(self) -> float:
@@ -367,7 +399,7 @@ def read_file(path: str) -> dict[str, Any]:
 def from_tables(tables: Mapping[str, Any], *, source: str = "config") -> dict[str, Any]:
     """The settings of already parsed TOML tables; ``source`` names where they came from in errors."""
     root = _Table(source, "", tables)
-    root.only(("prometheus", "health", "alerts", "cost", "loki", "api"))
+    root.only(("prometheus", "health", "alerts", "cost", "loki", "api", "notify"))
     prometheus, alerts, cost = root.table("prometheus"), root.table("alerts"), root.table("cost")
     return {
         "queries": _queries(prometheus, alerts, cost),
@@ -376,6 +408,7 @@ def from_tables(tables: Mapping[str, Any], *, source: str = "config") -> dict[st
         "cost": _cost(cost),
         "loki": _loki(root.table("loki")),
         "api": _api(root.table("api")),
+        "notify": _notify(root.table("notify")),
     }
 
 
@@ -417,15 +450,16 @@ def _health(table: _Table) -> HealthSettings:
 
 
 def _alerts(table: _Table) -> AlertSettings:
-    table.only(("defaults", "resolution_s", "instance_label", "expressions"))
+    table.only(("defaults", "resolution_s", "deploy_hold_s", "instance_label", "expressions"))
     resolution = table.integer("resolution_s", AlertSettings.resolution_s, lowest=1, highest=3600)
+    deploy_hold = table.integer("deploy_hold_s", AlertSettings.deploy_hold_s, lowest=0, highest=86400)
     overrides = table.table("defaults")
     overrides.only(AlertType)
     defaults = dict(BUILT_IN)
     for alert_type in AlertType:
         if alert_type in overrides.values:
             defaults[alert_type] = _thresholds(overrides.table(alert_type), BUILT_IN[alert_type])
-    return AlertSettings(defaults=defaults, resolution_s=resolution)
+    return AlertSettings(defaults=defaults, resolution_s=resolution, deploy_hold_s=deploy_hold)
 
 
 def _thresholds(table: _Table, base: Thresholds) -> Thresholds:
@@ -519,6 +553,35 @@ def _api(table: _Table) -> ApiSettings:
         burst_per_key=table.integer("burst_per_key", defaults.burst_per_key, lowest=0),
         range_cache_entries=table.integer("range_cache_entries", defaults.range_cache_entries, lowest=0),
         key_cache_s=key_cache_s,
+    )
+
+
+def _notify(table: _Table) -> NotifySettings:
+    defaults = NotifySettings()
+    table.only(field.name for field in dataclasses.fields(NotifySettings))
+    retry_initial = table.number("retry_initial_s", defaults.retry_initial_s, positive=True)
+    retry_max = table.number("retry_max_s", defaults.retry_max_s, positive=True)
+    if retry_max < retry_initial:
+        raise table.error("retry_max_s", f"must be at least retry_initial_s ({retry_initial:g}), got {retry_max:g}")
+    allow = table.values.get("allow_private_destinations", defaults.allow_private_destinations)
+    if not isinstance(allow, bool):
+        raise table.error("allow_private_destinations", f"must be true or false, got {allow!r}")
+    return NotifySettings(
+        poll_s=table.number("poll_s", defaults.poll_s, positive=True),
+        retry_initial_s=retry_initial,
+        retry_max_s=retry_max,
+        give_up_after_s=table.number("give_up_after_s", defaults.give_up_after_s, positive=True),
+        timeout_s=table.number("timeout_s", defaults.timeout_s, positive=True),
+        concurrency=table.integer("concurrency", defaults.concurrency, lowest=1, highest=256),
+        alertmanager_resend_s=table.number("alertmanager_resend_s", defaults.alertmanager_resend_s, positive=True),
+        allow_private_destinations=allow,
+        max_channels_per_workspace=table.integer(
+            "max_channels_per_workspace", defaults.max_channels_per_workspace, lowest=1
+        ),
+        max_live_silences_per_workspace=table.integer(
+            "max_live_silences_per_workspace", defaults.max_live_silences_per_workspace, lowest=1
+        ),
+        delivery_log_days=table.integer("delivery_log_days", defaults.delivery_log_days, lowest=1, highest=3650),
     )
 
 

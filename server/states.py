@@ -53,7 +53,48 @@ class OperationKind(enum.StrEnum):
 
 
 class ResolvedBy(enum.StrEnum):
-    """Who resolved an alert: the rules engine on recovery, or a person (store only; not in the API)."""
+    """Who resolved an alert: the rules engine on recovery, or a person (``AlertResolution``)."""
 
     RECOVERY = "recovery"
     MANUAL = "manual"
+
+
+class SilenceState(enum.StrEnum):
+    """Where a silence stands in time (``SilenceState``): derived from its window and the clock, never stored."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    EXPIRED = "expired"
+
+
+class ChannelKind(enum.StrEnum):
+    """What a notification channel is (``ChannelKind``)."""
+
+    WEBHOOK = "webhook"
+    ALERTMANAGER = "alertmanager"
+
+
+class PayloadFormat(enum.StrEnum):
+    """The body of a webhook's POSTs (``PayloadFormat``)."""
+
+    SERVICE = "service"
+    SLACK = "slack"
+    ALERTMANAGER = "alertmanager"
+
+
+class NotificationEvent(enum.StrEnum):
+    """What a notification tells (``NotificationEvent``)."""
+
+    FIRED = "fired"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    REMINDER = "reminder"
+    TEST = "test"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """What became of one event's delivery to one channel (``DeliveryStatus``)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"

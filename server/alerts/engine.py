@@ -30,7 +30,6 @@ import asyncio
 import dataclasses
 import enum
 import logging
-import secrets
 import time
 from collections.abc import Mapping, Sequence
 
@@ -38,6 +37,7 @@ from server.alerts.thresholds import RuleBook, Thresholds
 from server.config import AlertSettings
 from server.convert import NS_PER_S
 from server.errors import ServiceError
+from server.ids import new_id
 from server.metrics.evaluator import Tick
 from server.metrics.prometheus import PrometheusClient, Sample, finite
 from server.metrics.promql import Queries
@@ -61,15 +61,6 @@ def alert_text(alert_type: AlertType, threshold: float) -> str:
     """``Memory usage exceeded 80% threshold``, as in the contract."""
     subject, unit = _SUBJECT[alert_type]
     return f"{subject} exceeded {threshold:g}{unit} threshold"
-
-
-_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
-
-
-def new_alert_id(now_ns: int) -> str:
-    """``alr_`` + a ULID (48-bit milliseconds, 80 random bits, Crockford base32): ids sort by time."""
-    value = (now_ns // 1_000_000) << 80 | secrets.randbits(80)
-    return "alr_" + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,7 +216,7 @@ class _Decisions:
             critical = verdict is Verdict.FIRE_CRITICAL
             self._fire.append(
                 Alert(
-                    id=new_alert_id(self._now_ns),
+                    id=new_id("alr", self._now_ns),
                     workspace_id=app.workspace_id,
                     app_id=app.id,
                     type=alert_type,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from server.states import HealthStatus, OperationKind, OperationStatus, ResolvedBy
+from server.states import DeliveryStatus, HealthStatus, OperationKind, OperationStatus, ResolvedBy
 from server.store.records import (
     Alert,
     AlertChanges,
@@ -22,11 +22,16 @@ from server.store.records import (
     ApiKey,
     App,
     AppHealthReads,
+    Attempt,
+    Channel,
+    Delivery,
+    DueDelivery,
     Fence,
     HealthSnapshot,
     HealthTransitions,
     Lease,
     Operation,
+    Silence,
     Workspace,
 )
 
@@ -96,12 +101,69 @@ class Store(Protocol):
     async def list_alerts_with_app_names(
         self, workspace_id: str, *, app_id: str = "", resolved: bool | None = None, limit: int
     ) -> list[tuple[Alert, str]]: ...
-    async def resolve_alert(self, workspace_id: str, alert_id: str, now_ns: int, by: ResolvedBy) -> Alert | None: ...
+    # Resolves an open alert (an already resolved one is left as it is) and, in the same transaction, queues a
+    # `resolved` event for each channel of the workspace that takes it, if the alert had been notified.
+    async def resolve_alert(
+        self, workspace_id: str, alert_id: str, now_ns: int, by: ResolvedBy, by_key: str | None = None
+    ) -> Alert | None: ...
+    # Acknowledges an open alert whose acknowledgement is not in effect (otherwise, and for a resolved alert,
+    # changes nothing) and, in the same transaction, queues an `acknowledged` event for each channel that takes
+    # it, if the alert had been notified. Returns the alert as it now is; None when it is not in the workspace.
+    async def acknowledge_alert(
+        self, workspace_id: str, alert_id: str, now_ns: int, by_key: str, note: str, until_ns: int | None
+    ) -> Alert | None: ...
 
     # The rules engine's side of alerts (every workspace at once)
     async def open_alerts(self) -> list[Alert]: ...
     async def latched_alerts(self) -> list[Alert]: ...
+    # One transaction: the changes, and for each channel of the alert's workspace that takes the event, a `fired`
+    # event per fired alert with ``notified_ns`` set and per released alert, a `resolved` event per resolved alert
+    # that had been notified (released alerts get ``notified_ns = changes.now_ns``).
     async def apply_alert_changes(self, changes: AlertChanges, *, fence: Fence | None = None) -> list[Alert]: ...
+    # The start of the newest deploy of each app that started at or after ``since_ns``, whatever its status.
+    async def deploys_started_since(self, since_ns: int) -> dict[str, int]: ...
+
+    # Silences. Kept after they end; ``list_silences`` is newest start first.
+    async def create_silence(self, silence: Silence) -> Silence: ...
+    async def get_silence(self, workspace_id: str, silence_id: str) -> Silence | None: ...
+    async def list_silences(self, workspace_id: str, *, limit: int) -> list[Silence]: ...
+    # Replaces the row's app_id, alert_types, starts_ns, ends_ns and comment; None when not in the workspace.
+    async def update_silence(self, silence: Silence) -> Silence | None: ...
+    # The silences of every workspace in effect at ``now_ns`` (the rules engine and the notifier).
+    async def active_silences(self, now_ns: int) -> list[Silence]: ...
+    # Silences of the workspace not yet ended at ``now_ns`` (pending or active): the per-workspace cap.
+    async def count_live_silences(self, workspace_id: str, now_ns: int) -> int: ...
+
+    # Notification channels. ``list_channels`` is oldest first.
+    async def create_channel(self, channel: Channel) -> Channel: ...
+    async def get_channel(self, workspace_id: str, channel_id: str) -> Channel | None: ...
+    async def list_channels(self, workspace_id: str) -> list[Channel]: ...
+    async def list_all_channels(self) -> list[Channel]: ...
+    # Replaces name, url, format, events and reminder_s (kind, secret and created_ns stay); None when not found.
+    async def update_channel(self, channel: Channel) -> Channel | None: ...
+    # Deletes the channel and its deliveries.
+    async def delete_channel(self, workspace_id: str, channel_id: str) -> bool: ...
+
+    # The outbox: one row per (event, channel), written in the transaction of the change it tells.
+    # Queues a `reminder` event for each (channel id, alert id), at ``now_ns``.
+    async def enqueue_reminders(
+        self, pairs: Sequence[tuple[str, str]], now_ns: int, *, fence: Fence | None = None
+    ) -> None: ...
+    # Queues one delivery as given (a `test` event), returning it.
+    async def enqueue_delivery(self, delivery: Delivery) -> Delivery: ...
+    # The newest event's time for each (channel id, alert id) of an open alert.
+    async def last_events_of_open_alerts(self) -> dict[tuple[str, str], int]: ...
+    # Pending deliveries due at ``now_ns`` (next_attempt_ns <= now_ns), earliest due first, at most ``limit``.
+    async def due_deliveries(self, now_ns: int, limit: int) -> list[DueDelivery]: ...
+    # Records an attempt: attempts + 1, status, times, code and error; the body only if none is kept yet.
+    async def record_attempt(self, delivery_id: str, attempt: Attempt, *, fence: Fence | None = None) -> None: ...
+    async def get_delivery(self, workspace_id: str, delivery_id: str) -> Delivery | None: ...
+    # A channel's deliveries, newest event first (created_ns, then id, descending).
+    async def list_deliveries(
+        self, workspace_id: str, channel_id: str, *, status: DeliveryStatus | None = None, limit: int
+    ) -> list[Delivery]: ...
+    # Deletes delivered and failed deliveries created before ``before_ns`` (the delivery log's retention).
+    async def delete_deliveries_before(self, before_ns: int, *, fence: Fence | None = None) -> int: ...
 
     # Alert rules (threshold overrides)
     async def create_alert_rule(self, rule: AlertRule) -> AlertRule | None: ...

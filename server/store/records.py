@@ -11,13 +11,33 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
-from server.states import AlertSeverity, AlertType, HealthStatus, OperationStatus, ResolvedBy
+from server.states import (
+    AlertSeverity,
+    AlertType,
+    ChannelKind,
+    DeliveryStatus,
+    HealthStatus,
+    NotificationEvent,
+    OperationStatus,
+    PayloadFormat,
+    ResolvedBy,
+)
 
 # Each state's members by value: a dict lookup costs a tenth of calling the enum, and listings turn a few
 # columns of every row into members.
 _MEMBERS: dict[type[enum.StrEnum], dict[str, enum.StrEnum]] = {
     kind: {member.value: member for member in kind}
-    for kind in (AlertSeverity, AlertType, HealthStatus, OperationStatus, ResolvedBy)
+    for kind in (
+        AlertSeverity,
+        AlertType,
+        ChannelKind,
+        DeliveryStatus,
+        HealthStatus,
+        NotificationEvent,
+        OperationStatus,
+        PayloadFormat,
+        ResolvedBy,
+    )
 }
 
 
@@ -105,6 +125,23 @@ class Alert:
     resolved_by: ResolvedBy | None
     # Set once the metric was seen recovered after a manual resolution (see docs/alerts-and-overview.md).
     rearmed_ns: int | None = None
+    # The API key that resolved it by hand (None on recovery).
+    resolved_by_key: str | None = None
+    # The latest acknowledgement: when, by which key, its note ("" without one), until when (None: until resolved).
+    acknowledged_ns: int | None = None
+    acknowledged_by: str | None = None
+    ack_note: str | None = None
+    ack_until_ns: int | None = None
+    # The silence that matched when it fired.
+    silence_id: str | None = None
+    # The end of the deploy hold it fired in (None: not held).
+    held_until_ns: int | None = None
+    # When its `fired` event was queued for the channels (None: held, silenced, or resolved before release).
+    notified_ns: int | None = None
+
+    def acknowledged_at(self, now_ns: int) -> bool:
+        """Whether an acknowledgement is in effect at ``now_ns`` (set and not lapsed)."""
+        return self.acknowledged_ns is not None and (self.ack_until_ns is None or now_ns < self.ack_until_ns)
 
     def __post_init__(self) -> None:
         _coerce(self, type=AlertType, severity=AlertSeverity, resolved_by=ResolvedBy)
@@ -130,6 +167,101 @@ class AlertRule:
 
 
 @dataclasses.dataclass(frozen=True)
+class Silence:
+    """A silence of a workspace: it matches alerts of ``app_id`` (None: every app) and of ``alert_types`` (empty:
+    every type) that fire in [starts_ns, ends_ns)."""
+
+    id: str
+    workspace_id: str
+    app_id: str | None
+    alert_types: tuple[AlertType, ...]
+    starts_ns: int
+    ends_ns: int
+    comment: str
+    created_by: str
+    created_ns: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alert_types", tuple(AlertType(t) for t in self.alert_types))
+
+    def active_at(self, now_ns: int) -> bool:
+        return self.starts_ns <= now_ns < self.ends_ns
+
+    def matches(self, app_id: str, alert_type: AlertType) -> bool:
+        return (self.app_id is None or self.app_id == app_id) and (
+            not self.alert_types or alert_type in self.alert_types
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Channel:
+    """A notification channel of a workspace. ``events`` is never empty (the API turns "all" into every event)."""
+
+    id: str
+    workspace_id: str
+    name: str
+    kind: ChannelKind
+    url: str
+    format: PayloadFormat
+    secret: str
+    events: tuple[NotificationEvent, ...]
+    reminder_s: int
+    created_ns: int
+
+    def __post_init__(self) -> None:
+        _coerce(self, kind=ChannelKind, format=PayloadFormat)
+        object.__setattr__(self, "events", tuple(NotificationEvent(e) for e in self.events))
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivery:
+    """One event on its way to one channel (a row of the outbox). ``id`` is the event's id, the idempotency key
+    sent on every attempt; ``body`` is the payload as first sent (None before the first attempt), so that every
+    retry carries the same bytes."""
+
+    id: str
+    channel_id: str
+    workspace_id: str
+    event: NotificationEvent
+    alert_id: str | None
+    created_ns: int
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_ns: int | None
+    last_attempt_ns: int | None
+    last_status_code: int | None
+    last_error: str | None
+    body: bytes | None
+
+    def __post_init__(self) -> None:
+        _coerce(self, event=NotificationEvent, status=DeliveryStatus)
+
+
+@dataclasses.dataclass(frozen=True)
+class DueDelivery:
+    """A pending delivery whose next attempt is due, with what sending it needs: its channel, and its alert (None
+    for a test event, or when the alert was deleted with its app) with the alert's app name."""
+
+    delivery: Delivery
+    channel: Channel
+    alert: Alert | None
+    app_name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """The outcome of one delivery attempt, recorded in the outbox: ``status`` PENDING with ``next_attempt_ns``
+    (a retry), DELIVERED or FAILED (no next attempt). ``body`` is kept only by the first attempt."""
+
+    at_ns: int
+    status: DeliveryStatus
+    next_attempt_ns: int | None
+    status_code: int | None
+    error: str | None
+    body: bytes
+
+
+@dataclasses.dataclass(frozen=True)
 class AlertChanges:
     """What one tick of the rules engine decided, applied in one transaction (see server/alerts/engine.py)."""
 
@@ -141,9 +273,11 @@ class AlertChanges:
     escalate: Sequence[tuple[str, AlertSeverity, str]] = ()
     # (app id, alert type) whose metric recovered after a manual resolution.
     rearm: Sequence[tuple[str, AlertType]] = ()
+    # Ids of open alerts no longer held for a deploy nor silenced: ``notified_ns`` set to ``now_ns`` (once).
+    release: Sequence[str] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.fire or self.resolve or self.escalate or self.rearm)
+        return bool(self.fire or self.resolve or self.escalate or self.rearm or self.release)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,19 @@ from google.protobuf.descriptor import EnumDescriptor
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
-from server.states import AlertSeverity, AlertType, HealthStatus, OperationKind, OperationStatus
+from server.states import (
+    AlertSeverity,
+    AlertType,
+    ChannelKind,
+    DeliveryStatus,
+    HealthStatus,
+    NotificationEvent,
+    OperationKind,
+    OperationStatus,
+    PayloadFormat,
+    ResolvedBy,
+    SilenceState,
+)
 
 
 @pytest.mark.parametrize(
@@ -19,6 +31,12 @@ from server.states import AlertSeverity, AlertType, HealthStatus, OperationKind,
         (AlertType, pb.AlertType.DESCRIPTOR),
         (AlertSeverity, pb.AlertSeverity.DESCRIPTOR),
         (OperationStatus, pb.OperationStatus.DESCRIPTOR),
+        (ResolvedBy, pb.AlertResolution.DESCRIPTOR),
+        (SilenceState, pb.SilenceState.DESCRIPTOR),
+        (ChannelKind, pb.ChannelKind.DESCRIPTOR),
+        (PayloadFormat, pb.PayloadFormat.DESCRIPTOR),
+        (NotificationEvent, pb.NotificationEvent.DESCRIPTOR),
+        (DeliveryStatus, pb.DeliveryStatus.DESCRIPTOR),
     ],
 )
 def test_each_state_is_its_proto_enum_in_documented_json(state: type[enum.StrEnum], proto: EnumDescriptor) -> None:

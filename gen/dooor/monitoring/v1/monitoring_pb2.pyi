@@ -74,6 +74,48 @@ class AlertSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALERT_SEVERITY_UNSPECIFIED: _ClassVar[AlertSeverity]
     ALERT_SEVERITY_WARNING: _ClassVar[AlertSeverity]
     ALERT_SEVERITY_CRITICAL: _ClassVar[AlertSeverity]
+
+class AlertResolution(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_RESOLUTION_UNSPECIFIED: _ClassVar[AlertResolution]
+    ALERT_RESOLUTION_RECOVERY: _ClassVar[AlertResolution]
+    ALERT_RESOLUTION_MANUAL: _ClassVar[AlertResolution]
+
+class SilenceState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SILENCE_STATE_UNSPECIFIED: _ClassVar[SilenceState]
+    SILENCE_STATE_PENDING: _ClassVar[SilenceState]
+    SILENCE_STATE_ACTIVE: _ClassVar[SilenceState]
+    SILENCE_STATE_EXPIRED: _ClassVar[SilenceState]
+
+class ChannelKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANNEL_KIND_UNSPECIFIED: _ClassVar[ChannelKind]
+    CHANNEL_KIND_WEBHOOK: _ClassVar[ChannelKind]
+    CHANNEL_KIND_ALERTMANAGER: _ClassVar[ChannelKind]
+
+class PayloadFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PAYLOAD_FORMAT_UNSPECIFIED: _ClassVar[PayloadFormat]
+    PAYLOAD_FORMAT_SERVICE: _ClassVar[PayloadFormat]
+    PAYLOAD_FORMAT_SLACK: _ClassVar[PayloadFormat]
+    PAYLOAD_FORMAT_ALERTMANAGER: _ClassVar[PayloadFormat]
+
+class NotificationEvent(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NOTIFICATION_EVENT_UNSPECIFIED: _ClassVar[NotificationEvent]
+    NOTIFICATION_EVENT_FIRED: _ClassVar[NotificationEvent]
+    NOTIFICATION_EVENT_ACKNOWLEDGED: _ClassVar[NotificationEvent]
+    NOTIFICATION_EVENT_RESOLVED: _ClassVar[NotificationEvent]
+    NOTIFICATION_EVENT_REMINDER: _ClassVar[NotificationEvent]
+    NOTIFICATION_EVENT_TEST: _ClassVar[NotificationEvent]
+
+class DeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DELIVERY_STATUS_UNSPECIFIED: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_PENDING: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_DELIVERED: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_FAILED: _ClassVar[DeliveryStatus]
 PERIOD_UNSPECIFIED: Period
 PERIOD_1H: Period
 PERIOD_6H: Period
@@ -112,6 +154,30 @@ ALERT_TYPE_HIGH_LATENCY: AlertType
 ALERT_SEVERITY_UNSPECIFIED: AlertSeverity
 ALERT_SEVERITY_WARNING: AlertSeverity
 ALERT_SEVERITY_CRITICAL: AlertSeverity
+ALERT_RESOLUTION_UNSPECIFIED: AlertResolution
+ALERT_RESOLUTION_RECOVERY: AlertResolution
+ALERT_RESOLUTION_MANUAL: AlertResolution
+SILENCE_STATE_UNSPECIFIED: SilenceState
+SILENCE_STATE_PENDING: SilenceState
+SILENCE_STATE_ACTIVE: SilenceState
+SILENCE_STATE_EXPIRED: SilenceState
+CHANNEL_KIND_UNSPECIFIED: ChannelKind
+CHANNEL_KIND_WEBHOOK: ChannelKind
+CHANNEL_KIND_ALERTMANAGER: ChannelKind
+PAYLOAD_FORMAT_UNSPECIFIED: PayloadFormat
+PAYLOAD_FORMAT_SERVICE: PayloadFormat
+PAYLOAD_FORMAT_SLACK: PayloadFormat
+PAYLOAD_FORMAT_ALERTMANAGER: PayloadFormat
+NOTIFICATION_EVENT_UNSPECIFIED: NotificationEvent
+NOTIFICATION_EVENT_FIRED: NotificationEvent
+NOTIFICATION_EVENT_ACKNOWLEDGED: NotificationEvent
+NOTIFICATION_EVENT_RESOLVED: NotificationEvent
+NOTIFICATION_EVENT_REMINDER: NotificationEvent
+NOTIFICATION_EVENT_TEST: NotificationEvent
+DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus
+DELIVERY_STATUS_PENDING: DeliveryStatus
+DELIVERY_STATUS_DELIVERED: DeliveryStatus
+DELIVERY_STATUS_FAILED: DeliveryStatus
 
 class GetAppMetricsRequest(_message.Message):
     __slots__ = ("workspace_id", "app_id", "period", "include", "start_time", "end_time", "step")
@@ -498,7 +564,7 @@ class ResolveAlertRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., alert_id: _Optional[str] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("id", "app_id", "app_name", "type", "severity", "message", "triggered_at", "resolved_at", "resolved")
+    __slots__ = ("id", "app_id", "app_name", "type", "severity", "message", "triggered_at", "resolved_at", "resolved", "resolved_by", "resolved_by_key_id", "acknowledged", "acknowledged_at", "acknowledged_by_key_id", "acknowledgement_note", "acknowledged_until", "silence_id", "held_for_deploy", "held_until", "notified_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     APP_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -508,6 +574,17 @@ class Alert(_message.Message):
     TRIGGERED_AT_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_BY_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_BY_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_BY_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGEMENT_NOTE_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    SILENCE_ID_FIELD_NUMBER: _ClassVar[int]
+    HELD_FOR_DEPLOY_FIELD_NUMBER: _ClassVar[int]
+    HELD_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    NOTIFIED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     app_id: str
     app_name: str
@@ -517,4 +594,239 @@ class Alert(_message.Message):
     triggered_at: _timestamp_pb2.Timestamp
     resolved_at: _timestamp_pb2.Timestamp
     resolved: bool
-    def __init__(self, id: _Optional[str] = ..., app_id: _Optional[str] = ..., app_name: _Optional[str] = ..., type: _Optional[_Union[AlertType, str]] = ..., severity: _Optional[_Union[AlertSeverity, str]] = ..., message: _Optional[str] = ..., triggered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved: _Optional[bool] = ...) -> None: ...
+    resolved_by: AlertResolution
+    resolved_by_key_id: str
+    acknowledged: bool
+    acknowledged_at: _timestamp_pb2.Timestamp
+    acknowledged_by_key_id: str
+    acknowledgement_note: str
+    acknowledged_until: _timestamp_pb2.Timestamp
+    silence_id: str
+    held_for_deploy: bool
+    held_until: _timestamp_pb2.Timestamp
+    notified_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., app_id: _Optional[str] = ..., app_name: _Optional[str] = ..., type: _Optional[_Union[AlertType, str]] = ..., severity: _Optional[_Union[AlertSeverity, str]] = ..., message: _Optional[str] = ..., triggered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved: _Optional[bool] = ..., resolved_by: _Optional[_Union[AlertResolution, str]] = ..., resolved_by_key_id: _Optional[str] = ..., acknowledged: _Optional[bool] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by_key_id: _Optional[str] = ..., acknowledgement_note: _Optional[str] = ..., acknowledged_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., silence_id: _Optional[str] = ..., held_for_deploy: _Optional[bool] = ..., held_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., notified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AcknowledgeAlertRequest(_message.Message):
+    __slots__ = ("workspace_id", "alert_id", "note", "until")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    alert_id: str
+    note: str
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, workspace_id: _Optional[str] = ..., alert_id: _Optional[str] = ..., note: _Optional[str] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Silence(_message.Message):
+    __slots__ = ("id", "app_id", "alert_types", "starts_at", "ends_at", "comment", "created_by_key_id", "created_at", "state")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    ALERT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    STARTS_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    app_id: str
+    alert_types: _containers.RepeatedScalarFieldContainer[AlertType]
+    starts_at: _timestamp_pb2.Timestamp
+    ends_at: _timestamp_pb2.Timestamp
+    comment: str
+    created_by_key_id: str
+    created_at: _timestamp_pb2.Timestamp
+    state: SilenceState
+    def __init__(self, id: _Optional[str] = ..., app_id: _Optional[str] = ..., alert_types: _Optional[_Iterable[_Union[AlertType, str]]] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., comment: _Optional[str] = ..., created_by_key_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[SilenceState, str]] = ...) -> None: ...
+
+class CreateSilenceRequest(_message.Message):
+    __slots__ = ("workspace_id", "silence")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    SILENCE_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    silence: Silence
+    def __init__(self, workspace_id: _Optional[str] = ..., silence: _Optional[_Union[Silence, _Mapping]] = ...) -> None: ...
+
+class ListSilencesRequest(_message.Message):
+    __slots__ = ("workspace_id", "state", "limit")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    state: SilenceState
+    limit: int
+    def __init__(self, workspace_id: _Optional[str] = ..., state: _Optional[_Union[SilenceState, str]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListSilencesResponse(_message.Message):
+    __slots__ = ("silences",)
+    SILENCES_FIELD_NUMBER: _ClassVar[int]
+    silences: _containers.RepeatedCompositeFieldContainer[Silence]
+    def __init__(self, silences: _Optional[_Iterable[_Union[Silence, _Mapping]]] = ...) -> None: ...
+
+class GetSilenceRequest(_message.Message):
+    __slots__ = ("workspace_id", "silence_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    SILENCE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    silence_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., silence_id: _Optional[str] = ...) -> None: ...
+
+class UpdateSilenceRequest(_message.Message):
+    __slots__ = ("workspace_id", "silence_id", "silence")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    SILENCE_ID_FIELD_NUMBER: _ClassVar[int]
+    SILENCE_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    silence_id: str
+    silence: Silence
+    def __init__(self, workspace_id: _Optional[str] = ..., silence_id: _Optional[str] = ..., silence: _Optional[_Union[Silence, _Mapping]] = ...) -> None: ...
+
+class ExpireSilenceRequest(_message.Message):
+    __slots__ = ("workspace_id", "silence_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    SILENCE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    silence_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., silence_id: _Optional[str] = ...) -> None: ...
+
+class NotificationChannel(_message.Message):
+    __slots__ = ("id", "name", "kind", "url", "format", "events", "reminder_interval_seconds", "signing_secret", "created_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    REMINDER_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_SECRET_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    kind: ChannelKind
+    url: str
+    format: PayloadFormat
+    events: _containers.RepeatedScalarFieldContainer[NotificationEvent]
+    reminder_interval_seconds: int
+    signing_secret: str
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[ChannelKind, str]] = ..., url: _Optional[str] = ..., format: _Optional[_Union[PayloadFormat, str]] = ..., events: _Optional[_Iterable[_Union[NotificationEvent, str]]] = ..., reminder_interval_seconds: _Optional[int] = ..., signing_secret: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateNotificationChannelRequest(_message.Message):
+    __slots__ = ("workspace_id", "channel")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    channel: NotificationChannel
+    def __init__(self, workspace_id: _Optional[str] = ..., channel: _Optional[_Union[NotificationChannel, _Mapping]] = ...) -> None: ...
+
+class ListNotificationChannelsRequest(_message.Message):
+    __slots__ = ("workspace_id",)
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    def __init__(self, workspace_id: _Optional[str] = ...) -> None: ...
+
+class ListNotificationChannelsResponse(_message.Message):
+    __slots__ = ("channels",)
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedCompositeFieldContainer[NotificationChannel]
+    def __init__(self, channels: _Optional[_Iterable[_Union[NotificationChannel, _Mapping]]] = ...) -> None: ...
+
+class GetNotificationChannelRequest(_message.Message):
+    __slots__ = ("workspace_id", "channel_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    channel_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., channel_id: _Optional[str] = ...) -> None: ...
+
+class UpdateNotificationChannelRequest(_message.Message):
+    __slots__ = ("workspace_id", "channel_id", "channel")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    channel_id: str
+    channel: NotificationChannel
+    def __init__(self, workspace_id: _Optional[str] = ..., channel_id: _Optional[str] = ..., channel: _Optional[_Union[NotificationChannel, _Mapping]] = ...) -> None: ...
+
+class DeleteNotificationChannelRequest(_message.Message):
+    __slots__ = ("workspace_id", "channel_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    channel_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., channel_id: _Optional[str] = ...) -> None: ...
+
+class DeleteNotificationChannelResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TestNotificationChannelRequest(_message.Message):
+    __slots__ = ("workspace_id", "channel_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    channel_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., channel_id: _Optional[str] = ...) -> None: ...
+
+class ListDeliveriesRequest(_message.Message):
+    __slots__ = ("workspace_id", "channel_id", "status", "limit")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    channel_id: str
+    status: DeliveryStatus
+    limit: int
+    def __init__(self, workspace_id: _Optional[str] = ..., channel_id: _Optional[str] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListDeliveriesResponse(_message.Message):
+    __slots__ = ("deliveries",)
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[Delivery]
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ...) -> None: ...
+
+class Delivery(_message.Message):
+    __slots__ = ("id", "channel_id", "event", "alert_id", "created_at", "status", "attempts", "last_attempt_at", "next_attempt_at", "last_status_code", "last_error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    channel_id: str
+    event: NotificationEvent
+    alert_id: str
+    created_at: _timestamp_pb2.Timestamp
+    status: DeliveryStatus
+    attempts: int
+    last_attempt_at: _timestamp_pb2.Timestamp
+    next_attempt_at: _timestamp_pb2.Timestamp
+    last_status_code: int
+    last_error: str
+    def __init__(self, id: _Optional[str] = ..., channel_id: _Optional[str] = ..., event: _Optional[_Union[NotificationEvent, str]] = ..., alert_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., attempts: _Optional[int] = ..., last_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_status_code: _Optional[int] = ..., last_error: _Optional[str] = ...) -> None: ...
+
+class Notification(_message.Message):
+    __slots__ = ("id", "event", "occurred_at", "workspace_id", "channel_id", "alert")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    event: NotificationEvent
+    occurred_at: _timestamp_pb2.Timestamp
+    workspace_id: str
+    channel_id: str
+    alert: Alert
+    def __init__(self, id: _Optional[str] = ..., event: _Optional[_Union[NotificationEvent, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., workspace_id: _Optional[str] = ..., channel_id: _Optional[str] = ..., alert: _Optional[_Union[Alert, _Mapping]] = ...) -> None: ...

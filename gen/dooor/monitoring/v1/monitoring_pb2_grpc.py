@@ -80,6 +80,71 @@ class MonitoringServiceStub:
                 request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ResolveAlertRequest.SerializeToString,
                 response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Alert.FromString,
                 _registered_method=True)
+        self.AcknowledgeAlert = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/AcknowledgeAlert',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.AcknowledgeAlertRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Alert.FromString,
+                _registered_method=True)
+        self.CreateSilence = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/CreateSilence',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.CreateSilenceRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.FromString,
+                _registered_method=True)
+        self.ListSilences = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/ListSilences',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListSilencesRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListSilencesResponse.FromString,
+                _registered_method=True)
+        self.GetSilence = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/GetSilence',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetSilenceRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.FromString,
+                _registered_method=True)
+        self.UpdateSilence = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/UpdateSilence',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.UpdateSilenceRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.FromString,
+                _registered_method=True)
+        self.ExpireSilence = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/ExpireSilence',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ExpireSilenceRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.FromString,
+                _registered_method=True)
+        self.CreateNotificationChannel = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/CreateNotificationChannel',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.CreateNotificationChannelRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.NotificationChannel.FromString,
+                _registered_method=True)
+        self.ListNotificationChannels = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/ListNotificationChannels',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListNotificationChannelsRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListNotificationChannelsResponse.FromString,
+                _registered_method=True)
+        self.GetNotificationChannel = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/GetNotificationChannel',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetNotificationChannelRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.NotificationChannel.FromString,
+                _registered_method=True)
+        self.UpdateNotificationChannel = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/UpdateNotificationChannel',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.UpdateNotificationChannelRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.NotificationChannel.FromString,
+                _registered_method=True)
+        self.DeleteNotificationChannel = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/DeleteNotificationChannel',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.DeleteNotificationChannelRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.DeleteNotificationChannelResponse.FromString,
+                _registered_method=True)
+        self.TestNotificationChannel = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/TestNotificationChannel',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.TestNotificationChannelRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Delivery.FromString,
+                _registered_method=True)
+        self.ListDeliveries = channel.unary_unary(
+                '/dooor.monitoring.v1.MonitoringService/ListDeliveries',
+                request_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListDeliveriesRequest.SerializeToString,
+                response_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class MonitoringServiceServicer:
@@ -163,6 +228,114 @@ class MonitoringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AcknowledgeAlert(self, request, context):
+        """Acknowledges an open alert: someone is on it. The alert stays open and
+        listed, no reminder is sent while the acknowledgement lasts, and it is
+        still resolved automatically on recovery. Acknowledging an alert that is
+        acknowledged (and not expired) or resolved returns it unchanged. An
+        addition to the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSilence(self, request, context):
+        """Creates a silence: alerts that fire while it is active and match it are
+        recorded as silenced and not notified. An addition to the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSilences(self, request, context):
+        """Lists the workspace's silences, expired ones included, newest start
+        first. An addition to the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSilence(self, request, context):
+        """Returns one silence. An addition to the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSilence(self, request, context):
+        """Replaces a silence's matchers, window and comment. An expired silence
+        cannot be changed. An addition to the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExpireSilence(self, request, context):
+        """Expires a silence now. It is kept, expired, for the record; expiring an
+        expired silence returns it unchanged. An addition to the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateNotificationChannel(self, request, context):
+        """Creates a notification channel: a signed webhook or an Alertmanager. The
+        response carries the webhook's signing secret, shown only here. An
+        addition to the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNotificationChannels(self, request, context):
+        """Lists the workspace's notification channels, oldest first. An addition
+        to the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNotificationChannel(self, request, context):
+        """Returns one notification channel. An addition to the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateNotificationChannel(self, request, context):
+        """Replaces a channel's name, URL, format, events and reminder interval. Its
+        kind and signing secret stay. An addition to the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteNotificationChannel(self, request, context):
+        """Deletes a channel with its delivery log; deliveries not yet made are
+        dropped. An addition to the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestNotificationChannel(self, request, context):
+        """Sends a `test` event to a channel now, once (no retries), and returns
+        the attempt as recorded in the channel's delivery log. An addition to
+        the documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeliveries(self, request, context):
+        """Lists a channel's deliveries, newest first: one per event, with its
+        status, attempts, last error and response code. An addition to the
+        documented API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MonitoringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -210,6 +383,71 @@ def add_MonitoringServiceServicer_to_server(servicer, server):
                     servicer.ResolveAlert,
                     request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ResolveAlertRequest.FromString,
                     response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Alert.SerializeToString,
+            ),
+            'AcknowledgeAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeAlert,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.AcknowledgeAlertRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Alert.SerializeToString,
+            ),
+            'CreateSilence': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSilence,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.CreateSilenceRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.SerializeToString,
+            ),
+            'ListSilences': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSilences,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListSilencesRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListSilencesResponse.SerializeToString,
+            ),
+            'GetSilence': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSilence,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetSilenceRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.SerializeToString,
+            ),
+            'UpdateSilence': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSilence,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.UpdateSilenceRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.SerializeToString,
+            ),
+            'ExpireSilence': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExpireSilence,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ExpireSilenceRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.SerializeToString,
+            ),
+            'CreateNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateNotificationChannel,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.CreateNotificationChannelRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.NotificationChannel.SerializeToString,
+            ),
+            'ListNotificationChannels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotificationChannels,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListNotificationChannelsRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListNotificationChannelsResponse.SerializeToString,
+            ),
+            'GetNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNotificationChannel,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetNotificationChannelRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.NotificationChannel.SerializeToString,
+            ),
+            'UpdateNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateNotificationChannel,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.UpdateNotificationChannelRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.NotificationChannel.SerializeToString,
+            ),
+            'DeleteNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteNotificationChannel,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.DeleteNotificationChannelRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.DeleteNotificationChannelResponse.SerializeToString,
+            ),
+            'TestNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestNotificationChannel,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.TestNotificationChannelRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Delivery.SerializeToString,
+            ),
+            'ListDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeliveries,
+                    request_deserializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListDeliveriesRequest.FromString,
+                    response_serializer=dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -456,6 +694,357 @@ class MonitoringService:
             '/dooor.monitoring.v1.MonitoringService/ResolveAlert',
             dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ResolveAlertRequest.SerializeToString,
             dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/AcknowledgeAlert',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.AcknowledgeAlertRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSilence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/CreateSilence',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.CreateSilenceRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSilences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/ListSilences',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListSilencesRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListSilencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSilence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/GetSilence',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetSilenceRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSilence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/UpdateSilence',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.UpdateSilenceRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExpireSilence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/ExpireSilence',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ExpireSilenceRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Silence.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/CreateNotificationChannel',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.CreateNotificationChannelRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.NotificationChannel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotificationChannels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/ListNotificationChannels',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListNotificationChannelsRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListNotificationChannelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/GetNotificationChannel',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.GetNotificationChannelRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.NotificationChannel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/UpdateNotificationChannel',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.UpdateNotificationChannelRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.NotificationChannel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/DeleteNotificationChannel',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.DeleteNotificationChannelRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.DeleteNotificationChannelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/TestNotificationChannel',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.TestNotificationChannelRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.Delivery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dooor.monitoring.v1.MonitoringService/ListDeliveries',
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListDeliveriesRequest.SerializeToString,
+            dooor_dot_monitoring_dot_v1_dot_monitoring__pb2.ListDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
