@@ -19,7 +19,8 @@ from google.protobuf import descriptor, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.types import Message, Receive, Scope, Send
 
-from edge import console, jsonmap, openapi, request, sse
+import jsonmap
+from edge import console, openapi, request, sse
 from edge.config import Config
 from edge.errors import ApiError, error_info, from_rpc_error, invalid_argument, method_not_allowed, route_not_found
 from edge.routes import Route, Router, routes_from

@@ -16,7 +16,7 @@ from google.protobuf import any_pb2, json_format
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
-from edge.jsonmap import JSONValue, dumps
+from jsonmap import JSONValue, dumps
 
 log = logging.getLogger("edge.errors")
 

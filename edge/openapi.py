@@ -17,7 +17,8 @@ import grpc
 from google.protobuf import descriptor
 from google.protobuf.descriptor import FieldDescriptor as FD
 
-from edge import comments, jsonmap, request
+import jsonmap
+from edge import comments, request
 from edge.routes import Route
 
 Schema = dict[str, Any]

@@ -26,7 +26,7 @@ from google.protobuf import descriptor, json_format, message_factory, timestamp_
 from google.protobuf.descriptor import FieldDescriptor as FD
 from google.protobuf.message import Message
 
-from edge import jsonmap
+import jsonmap
 from edge.errors import ApiError, invalid_argument
 from edge.routes import Route
 

@@ -26,7 +26,7 @@ from google.protobuf import descriptor
 from google.protobuf.message import Message
 from starlette.types import Receive, Send
 
-from edge import jsonmap
+import jsonmap
 from edge.errors import ApiError, from_rpc_error
 
 log = logging.getLogger("edge.sse")

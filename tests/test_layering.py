@@ -47,6 +47,7 @@ FORBIDDEN_ROOTS = {
     "server": {"edge", "tests", "testing", "devstack", "bench"},
     "edge": {"server", "tests", "testing", "devstack", "bench"},
     "envconfig": {"server", "edge", "tests", "testing", "devstack"},
+    "jsonmap": {"server", "edge", "tests", "testing", "devstack", "bench"},
     "testing": {"tests", "devstack", "bench"},
     "devstack": {"tests", "bench"},
     "bench": {"tests"},

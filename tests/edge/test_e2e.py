@@ -13,7 +13,8 @@ import pytest
 from google.protobuf import message_factory
 from openapi_schema_validator import OAS31Validator
 
-from edge import jsonmap, openapi, request
+import jsonmap
+from edge import openapi, request
 from edge.errors import HTTP_STATUS
 from edge.routes import Match
 from testing import alert_rows

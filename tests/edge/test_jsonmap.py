@@ -10,8 +10,8 @@ import pytest
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 
+import jsonmap
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from edge import jsonmap
 from edge.main import services
 from edge.routes import Match, Router, routes_from
 from tests.edge.contract import ADDITIONS, Example, compare, examples
