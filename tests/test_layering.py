@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "alerts": {"kernel", "store", "config", "metrics"},
     "cluster": {"kernel", "store"},
     "notify": {"kernel", "store", "config", "alerts"},
-    "api": {"kernel", "store", "config", "alerts", "cluster"},
+    "api": {"kernel", "store", "config", "alerts", "cluster", "notify"},
     "cli": {"kernel"},
     "main": {"kernel", "store", "config", "metrics", "logs", "alerts", "api", "cluster", "notify"},
 }
