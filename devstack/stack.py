@@ -213,6 +213,13 @@ def _signals_set(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+def _server_config(settings: Settings) -> pathlib.Path:
+    """The server's TOML on this machine: webhooks may go to a receiver on localhost (refused by default)."""
+    path = settings.data / "monitoring.toml"
+    path.write_text("[notify]\n# A development stack: webhooks to this machine.\nallow_private_destinations = true\n")
+    return path
+
+
 async def run(settings: Settings) -> None:
     settings.logs.mkdir(parents=True, exist_ok=True)
     state = _state(settings)
@@ -234,6 +241,7 @@ async def run(settings: Settings) -> None:
                 "MONITORING_PROMETHEUS_URL": settings.prometheus_url,
                 "MONITORING_LOKI_URL": settings.loki_url,
                 "MONITORING_ADMIN_TOKEN": state["admin_token"],
+                "MONITORING_CONFIG_FILE": os.environ.get("MONITORING_CONFIG_FILE") or str(_server_config(settings)),
             }
             server = children.start("monitoring-server", [str(BIN / "monitoring-server")], env)
             server.wait_until(lambda: grpc_serving(settings.grpc_addr))

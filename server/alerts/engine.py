@@ -19,6 +19,13 @@ Per (app, type), with the app's thresholds (:func:`decide`, pure and tested as a
 - latched (resolved by hand, not re-armed) and recovery held → re-armed; a manually resolved alert whose
   breach continues therefore does not fire again until the metric has recovered and breached again
 
+Who is told (docs/notifications.md): a fired alert is released to the workspace's notification channels at once
+(``notified_ns``), unless it fires within the deploy hold of its app (a deploy recorded less than ``deploy_hold_s``
+ago: ``held_until_ns``) or while a silence of its workspace matches it (``silence_id``). Such an alert is kept
+and listed; a later successful tick releases it once it is still open, past its hold, and matched by no active
+silence. An alert that recovers first is resolved without anyone being told. The store queues the channels'
+events in the transaction that applies the changes.
+
 A tick's decisions are applied in one write transaction (one fsync, however many apps breach at once).
 A tick on which Prometheus failed (the evaluator's or one of these queries) is skipped: nothing fires
 and nothing resolves on missing data.
@@ -31,7 +38,7 @@ import dataclasses
 import enum
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from server.alerts.thresholds import RuleBook, Thresholds
 from server.config import AlertSettings
@@ -43,7 +50,7 @@ from server.metrics.prometheus import PrometheusClient, Sample, finite
 from server.metrics.promql import Queries
 from server.states import AlertSeverity, AlertType
 from server.store import Store
-from server.store.records import Alert, AlertChanges, App
+from server.store.records import Alert, AlertChanges, App, Silence
 
 log = logging.getLogger("server.alerts.engine")
 
@@ -131,19 +138,23 @@ class RulesEngine:
             log.warning("alert rules skipped the tick at %d: %s", tick.now_ns, error.message)
             return
         by_hold = dict(zip(holds, windows, strict=True))
-        decisions = _Decisions(tick.now_ns)
+        gate = await self._gate(tick.now_ns)
+        decisions = _Decisions(tick.now_ns, gate)
         for app, alert_type, thresholds in plan:
             window = by_hold[(alert_type, thresholds.hold_seconds)].get((app.workspace_id, app.id))
             if window is not None:  # no window (no data, or younger than the hold): no decision
                 key = (app.id, alert_type)
                 window = _in_rule_unit(alert_type, app, window)
                 decisions.add(app, alert_type, thresholds, window, open_alerts.get(key), key in latched)
+        decisions.release(open_alerts.values())
         changes = decisions.changes()
         fired = await self._store.apply_alert_changes(changes, fence=tick.fence) if changes else []
         for alert in fired:
             log.info("alert %s fired: %s %s for %s", alert.id, alert.severity, alert.type, alert.app_id)
         for alert_id in changes.resolve:
             log.info("alert %s resolved on recovery", alert_id)
+        for alert_id in changes.release:
+            log.info("alert %s released to the notification channels", alert_id)
         log.debug(
             "alert rules: %d apps, %d queries, %d fired, %d resolved, %d escalated, %d re-armed in %.3f s",
             len(tick.apps),
@@ -154,6 +165,11 @@ class RulesEngine:
             len(changes.rearm),
             time.perf_counter() - started,
         )
+
+    async def _gate(self, now_ns: int) -> _Gate:
+        hold_ns = self._settings.deploy_hold_s * NS_PER_S
+        deploys = await self._store.deploys_started_since(now_ns - hold_ns) if hold_ns else {}
+        return _Gate(now_ns, await self._store.active_silences(now_ns), deploys, hold_ns)
 
     async def _windows(
         self, alert_type: AlertType, hold_s: int, with_max: bool, at_ns: int
@@ -184,15 +200,48 @@ class RulesEngine:
         return values
 
 
+class _Gate:
+    """What holds an alert back from the channels at one tick: the active silences, and the apps' deploy holds."""
+
+    def __init__(self, now_ns: int, silences: Sequence[Silence], deploys: Mapping[str, int], hold_ns: int):
+        self._now_ns = now_ns
+        self._silences: dict[str, list[Silence]] = {}
+        for silence in silences:
+            self._silences.setdefault(silence.workspace_id, []).append(silence)
+        self._deploys = deploys
+        self._hold_ns = hold_ns
+
+    def silence(self, workspace_id: str, app_id: str, alert_type: AlertType) -> str | None:
+        """The id of an active silence matching (app, type), the first found; None when none does."""
+        for silence in self._silences.get(workspace_id, ()):
+            if silence.matches(app_id, alert_type):
+                return silence.id
+        return None
+
+    def held_until(self, app_id: str) -> int | None:
+        """The end of the app's deploy hold when one is in effect now, else None."""
+        started = self._deploys.get(app_id)
+        if started is None or started + self._hold_ns <= self._now_ns:
+            return None
+        return started + self._hold_ns
+
+    def releases(self, alert: Alert) -> bool:
+        """Whether an open alert not yet notified may be now: past its hold, and matched by no active silence."""
+        held = alert.held_until_ns is not None and self._now_ns < alert.held_until_ns
+        return not held and self.silence(alert.workspace_id, alert.app_id, alert.type) is None
+
+
 class _Decisions:
     """Collects one tick's verdicts as the store's changes, applied in one transaction."""
 
-    def __init__(self, now_ns: int):
+    def __init__(self, now_ns: int, gate: _Gate):
         self._now_ns = now_ns
+        self._gate = gate
         self._fire: list[Alert] = []
         self._resolve: list[str] = []
         self._escalate: list[tuple[str, AlertSeverity, str]] = []
         self._rearm: list[tuple[str, AlertType]] = []
+        self._release: list[str] = []
 
     def add(
         self,
@@ -214,6 +263,8 @@ class _Decisions:
             self._rearm.append((app.id, alert_type))
         elif verdict in (Verdict.FIRE_WARNING, Verdict.FIRE_CRITICAL):
             critical = verdict is Verdict.FIRE_CRITICAL
+            silence_id = self._gate.silence(app.workspace_id, app.id, alert_type)
+            held_until_ns = self._gate.held_until(app.id)
             self._fire.append(
                 Alert(
                     id=new_id("alr", self._now_ns),
@@ -225,11 +276,21 @@ class _Decisions:
                     triggered_ns=self._now_ns,
                     resolved_ns=None,
                     resolved_by=None,
+                    silence_id=silence_id,
+                    held_until_ns=held_until_ns,
+                    notified_ns=self._now_ns if silence_id is None and held_until_ns is None else None,
                 )
             )
 
+    def release(self, open_alerts: Iterable[Alert]) -> None:
+        """Releases the open alerts held back so far that nothing holds any more (and that do not resolve now)."""
+        resolving = set(self._resolve)
+        for alert in open_alerts:
+            if alert.notified_ns is None and alert.id not in resolving and self._gate.releases(alert):
+                self._release.append(alert.id)
+
     def changes(self) -> AlertChanges:
-        return AlertChanges(self._now_ns, self._fire, self._resolve, self._escalate, self._rearm)
+        return AlertChanges(self._now_ns, self._fire, self._resolve, self._escalate, self._rearm, self._release)
 
 
 def _in_rule_unit(alert_type: AlertType, app: App, window: Window) -> Window:

@@ -8,7 +8,7 @@ Every delivery carries::
 
 A receiver recomputes the HMAC over the timestamp it received, a ``.``, and the raw body bytes, compares in
 constant time, and refuses timestamps too far from its clock (replays). ``v1=`` names the scheme, so a
-second one can be added beside it during a rotation (``v1=…,v1=…``: any match is valid). docs/alerts.md has
+second one can be added beside it during a rotation (``v1=…,v1=…``: any match is valid). docs/notifications.md has
 the recipe in Python and in shell.
 """
 
