@@ -19,14 +19,15 @@ import dataclasses
 import json
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from server.errors import Unavailable
-from server.states import HealthStatus, OperationKind, OperationStatus, ResolvedBy
+from server.ids import new_id
+from server.states import DeliveryStatus, HealthStatus, NotificationEvent, OperationKind, OperationStatus, ResolvedBy
 from server.store import history
 from server.store.base import LeaseLost
 from server.store.records import (
@@ -37,11 +38,16 @@ from server.store.records import (
     ApiKey,
     App,
     AppHealthReads,
+    Attempt,
+    Channel,
+    Delivery,
+    DueDelivery,
     Fence,
     HealthSnapshot,
     HealthTransitions,
     Lease,
     Operation,
+    Silence,
     Workspace,
     alert_from_row,
 )
@@ -217,8 +223,84 @@ _LIST_ALERTS = {
 }
 _RESOLVE_ALERT = _request_query(
     "resolve_alert",
-    "UPDATE alerts SET resolved_ns = $1, resolved_by = $2 WHERE id = $3 AND workspace_id = $4 AND resolved_ns IS NULL",
+    "UPDATE alerts SET resolved_ns = $1, resolved_by = $2, resolved_by_key = $3 WHERE id = $4 AND workspace_id = $5"
+    " AND resolved_ns IS NULL",
 )
+# Only an open alert whose acknowledgement is not in effect: never acknowledged, or lapsed (ack_until_ns NULL
+# means "until resolved", and NULL <= $7 is not true). A second acknowledgement while one stands changes
+# nothing, so it queues no second event; two at once queue on the row, and the second then finds the first's.
+_ACKNOWLEDGE_ALERT = _request_query(
+    "acknowledge_alert",
+    "UPDATE alerts SET acknowledged_ns = $1, acknowledged_by = $2, ack_note = $3, ack_until_ns = $4"
+    " WHERE id = $5 AND workspace_id = $6 AND resolved_ns IS NULL AND (acknowledged_ns IS NULL OR ack_until_ns <= $7)",
+)
+# The channels of a workspace and the events each takes: whom an alert change is told to (a few rows; the
+# event is matched in Python, the same way on both backends). FOR KEY SHARE: a channel deleted meanwhile
+# waits for this commit (its new deliveries go with it), or went first and is not seen; never a foreign key
+# error that would sink the change.
+_SUBSCRIBERS = _request_query("subscribers", "SELECT id, events FROM channels WHERE workspace_id = $1 FOR KEY SHARE")
+_DELIVERY_COLUMNS = (
+    "id, channel_id, workspace_id, event, alert_id, created_ns, status, attempts, next_attempt_ns,"
+    " last_attempt_ns, last_status_code, last_error, body"
+)  # Delivery's order
+# An outbox row as given: the events alert changes queue, and enqueue_delivery's test events.
+_ENQUEUE_DELIVERY = _request_query(
+    "enqueue_delivery",
+    f"INSERT INTO outbox ({_DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+)
+_GET_DELIVERY = _request_query(
+    "get_delivery", f"SELECT {_DELIVERY_COLUMNS} FROM outbox WHERE id = $1 AND workspace_id = $2"
+)
+# A channel's log, newest first, by outbox_by_channel (the status, when asked for, filters the walk).
+_LIST_DELIVERIES = {
+    with_status: _request_query(
+        f"list_deliveries{'(status)' if with_status else ''}",
+        f"SELECT {_DELIVERY_COLUMNS} FROM outbox WHERE channel_id = $1 AND workspace_id = $2"
+        + (" AND status = $3" if with_status else "")
+        + f" ORDER BY created_ns DESC, id DESC LIMIT ${4 if with_status else 3}",
+    )
+    for with_status in (False, True)
+}
+_SILENCE_COLUMNS = "id, workspace_id, app_id, alert_types, starts_ns, ends_ns, comment, created_by, created_ns"
+_CREATE_SILENCE = _request_query(
+    "create_silence", f"INSERT INTO silences ({_SILENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
+_GET_SILENCE = _request_query(
+    "get_silence", f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE id = $1 AND workspace_id = $2"
+)
+_LIST_SILENCES = _request_query(
+    "list_silences",
+    f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE workspace_id = $1 ORDER BY starts_ns DESC, id DESC LIMIT $2",
+)
+_UPDATE_SILENCE = _request_query(
+    "update_silence",
+    "UPDATE silences SET app_id = $1, alert_types = $2, starts_ns = $3, ends_ns = $4, comment = $5"
+    " WHERE id = $6 AND workspace_id = $7",
+)
+_COUNT_LIVE_SILENCES = _request_query(
+    "count_live_silences", "SELECT count(*) FROM silences WHERE workspace_id = $1 AND ends_ns > $2"
+)
+# Every workspace's, each tick: the silences not yet ended (silences_by_end), of which the started ones; sorted
+# in Python (an ORDER BY would have SQLite walk silences_by_workspace, every silence ever made, for the order).
+_ACTIVE_SILENCES = f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE ends_ns > $1 AND starts_ns <= $1"
+_CHANNEL_COLUMNS = "id, workspace_id, name, kind, url, format, secret, events, reminder_s, created_ns"
+_CREATE_CHANNEL = _request_query(
+    "create_channel", f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+)
+_GET_CHANNEL = _request_query(
+    "get_channel", f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND workspace_id = $2"
+)
+_LIST_CHANNELS = _request_query(
+    "list_channels", f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE workspace_id = $1 ORDER BY created_ns, id"
+)
+_LIST_ALL_CHANNELS = f"SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY workspace_id, created_ns, id"  # the notifier's
+_UPDATE_CHANNEL = _request_query(
+    "update_channel",
+    "UPDATE channels SET name = $1, url = $2, format = $3, events = $4, reminder_s = $5"
+    " WHERE id = $6 AND workspace_id = $7",
+)
+# Its deliveries go with it (ON DELETE CASCADE, found by outbox_by_channel).
+_DELETE_CHANNEL = _request_query("delete_channel", "DELETE FROM channels WHERE id = $1 AND workspace_id = $2")
 _CREATE_ALERT_RULE = _request_query(
     "create_alert_rule",
     "INSERT INTO alert_rules (id, workspace_id, app_id, type, warning_threshold, critical_threshold,"
@@ -239,6 +321,63 @@ _UPDATE_ALERT_RULE = _request_query(
 )
 _DELETE_ALERT_RULE = _request_query("delete_alert_rule", "DELETE FROM alert_rules WHERE id = $1 AND workspace_id = $2")
 _CURRENT_LEASE = _request_query("current_lease", "SELECT name, holder, epoch, expires_ns FROM leases WHERE name = $1")
+
+# The evaluator's and the notifier's statements (every workspace at once, not a request's).
+# FROM apps ... FOR KEY SHARE: an app deleted since the tick began is skipped, not fatal.
+_INSERT_FIRED_ALERT = (
+    "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns, silence_id,"
+    " held_until_ns, notified_ns) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM apps WHERE apps.id = $3"
+    " AND NOT EXISTS (SELECT 1 FROM alerts WHERE app_id = $3 AND type = $4 AND resolved_by = 'manual'"
+    " AND rearmed_ns IS NULL) FOR KEY SHARE OF apps ON CONFLICT DO NOTHING"
+)
+_RECOVER_ALERT = (
+    "UPDATE alerts SET resolved_ns = $1, resolved_by = 'recovery' WHERE id = $2 AND resolved_ns IS NULL"
+    " RETURNING workspace_id, notified_ns"
+)
+# Once: a second release (or a release of an alert resolved meanwhile) changes nothing and queues nothing.
+_RELEASE_ALERT = (
+    "UPDATE alerts SET notified_ns = $1 WHERE id = $2 AND notified_ns IS NULL AND resolved_ns IS NULL"
+    " RETURNING workspace_id"
+)
+# The deploys started in the range, from deploys_by_start alone (a range of a few rows: the newest of each app is
+# picked in Python, as a GROUP BY would have SQLite walk deploys_by_app_status, every deploy ever made).
+_DEPLOYS_STARTED_SINCE = "SELECT app_id, started_ns FROM deploys WHERE started_ns >= $1"
+# A channel deleted since the reminders were decided is skipped (no row to select; FOR KEY SHARE as in
+# _SUBSCRIBERS).
+_ENQUEUE_REMINDER = (
+    f"INSERT INTO outbox ({_DELIVERY_COLUMNS}) SELECT $1, id, workspace_id, '{NotificationEvent.REMINDER}', $2, $3,"
+    f" '{DeliveryStatus.PENDING}', 0, $3, NULL, NULL, NULL, NULL FROM channels WHERE id = $4 FOR KEY SHARE"
+)
+# From the open alerts (a partial index of them) to their events (outbox_by_alert): CROSS JOIN keeps SQLite
+# from walking the whole outbox instead, for the order of the GROUP BY.
+_LAST_EVENTS_OF_OPEN_ALERTS = (
+    "SELECT outbox.channel_id, outbox.alert_id, max(outbox.created_ns) FROM alerts CROSS JOIN outbox"
+    " WHERE outbox.alert_id = alerts.id AND alerts.resolved_ns IS NULL GROUP BY outbox.channel_id, outbox.alert_id"
+)
+# The delivery, its channel, its alert (NULLs for a test event or a deleted alert) and the alert's app name, in
+# the records' column orders; by outbox_due.
+_DUE_DELIVERIES = (
+    "SELECT "
+    + ", ".join(f"outbox.{column}" for column in _DELIVERY_COLUMNS.split(", "))
+    + ", "
+    + ", ".join(f"channels.{column}" for column in _CHANNEL_COLUMNS.split(", "))
+    + ", "
+    + ", ".join(f"alerts.{column}" for column in ALERT_COLUMNS)
+    + ", coalesce(apps.name, '') FROM outbox JOIN channels ON channels.id = outbox.channel_id"
+    " LEFT JOIN alerts ON alerts.id = outbox.alert_id AND alerts.workspace_id = outbox.workspace_id"
+    " LEFT JOIN apps ON apps.id = alerts.app_id AND apps.workspace_id = alerts.workspace_id"
+    f" WHERE outbox.status = '{DeliveryStatus.PENDING}' AND outbox.next_attempt_ns <= $1"
+    " ORDER BY outbox.next_attempt_ns, outbox.created_ns LIMIT $2"
+)
+# The first attempt's body is the one every retry sends: kept, never replaced.
+_RECORD_ATTEMPT = (
+    "UPDATE outbox SET attempts = attempts + 1, status = $1, last_attempt_ns = $2, next_attempt_ns = $3,"
+    " last_status_code = $4, last_error = $5, body = coalesce(body, $6) WHERE id = $7"
+)
+# Pending deliveries are kept whatever their age: they are still to be sent.
+_DELETE_DELIVERIES_BEFORE = (
+    f"DELETE FROM outbox WHERE created_ns < $1 AND status IN ('{DeliveryStatus.DELIVERED}', '{DeliveryStatus.FAILED}')"
+)
 
 # A refused or lost connection, or a server that cannot take one now: the database is unavailable, which is
 # not the query's fault. (TimeoutError, ConnectionRefusedError and ConnectionResetError are OSErrors.)
@@ -355,6 +494,106 @@ async def _check_fence(connection: PoolConnectionProxy, fence: Fence) -> None:
 def _count(status: str) -> int:
     """Rows a command touched, from its status tag ("DELETE 3", "INSERT 0 1")."""
     return int(status.rpartition(" ")[2])
+
+
+# (workspace id, alert id or None, event): an event an alert change makes, to queue for the workspace's channels.
+_Event = tuple[str, str | None, NotificationEvent]
+
+
+async def _alert_in(connection: PoolConnectionProxy, workspace_id: str, alert_id: str) -> Alert | None:
+    row = await connection.fetchrow(_GET_ALERT, alert_id, workspace_id)
+    return Alert(**row) if row else None
+
+
+async def _queue(connection: PoolConnectionProxy, events: Sequence[_Event], now_ns: int) -> None:
+    """Writes a pending outbox row per event for each channel of its workspace that takes the event, in the
+    caller's transaction (so the rows land exactly when the change they tell does). Each workspace's channels
+    are read once."""
+    subscribers: dict[str, list[tuple[str, list[str]]]] = {}
+    rows = []
+    for workspace_id, alert_id, event in events:
+        if workspace_id not in subscribers:
+            found = await connection.fetch(_SUBSCRIBERS, workspace_id)
+            subscribers[workspace_id] = [(channel_id, taken.split(",")) for channel_id, taken in found]
+        for channel_id, taken in subscribers[workspace_id]:
+            if event in taken:
+                rows.append(_delivery_row(_pending(channel_id, workspace_id, event, alert_id, now_ns)))
+    if rows:
+        await connection.executemany(_ENQUEUE_DELIVERY, rows)
+
+
+def _pending(
+    channel_id: str, workspace_id: str, event: NotificationEvent, alert_id: str | None, now_ns: int
+) -> Delivery:
+    """A new event for one channel, due at once; its id is the idempotency key of every attempt."""
+    return Delivery(
+        new_id("evt", now_ns),
+        channel_id,
+        workspace_id,
+        event,
+        alert_id,
+        now_ns,
+        DeliveryStatus.PENDING,
+        0,
+        now_ns,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def _delivery_row(d: Delivery) -> tuple[Any, ...]:
+    """The values of _DELIVERY_COLUMNS."""
+    return (
+        d.id,
+        d.channel_id,
+        d.workspace_id,
+        d.event,
+        d.alert_id,
+        d.created_ns,
+        d.status,
+        d.attempts,
+        d.next_attempt_ns,
+        d.last_attempt_ns,
+        d.last_status_code,
+        d.last_error,
+        d.body,
+    )
+
+
+def _delivery(row: Sequence[Any]) -> Delivery:
+    """A row of _DELIVERY_COLUMNS (BYTEA arrives as bytes)."""
+    return Delivery(*row)
+
+
+def _joined(values: Iterable[str]) -> str:
+    """Alert types or events as stored: comma-separated ('' for none). No value contains a comma."""
+    return ",".join(values)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(text.split(",")) if text else ()
+
+
+def _silence(row: Sequence[Any]) -> Silence:
+    """A row of _SILENCE_COLUMNS."""
+    return Silence(*row[:3], _split(row[3]), *row[4:])  # type: ignore[arg-type]
+
+
+def _channel(row: Sequence[Any]) -> Channel:
+    """A row of _CHANNEL_COLUMNS."""
+    return Channel(*row[:7], _split(row[7]), *row[8:])  # type: ignore[arg-type]
+
+
+_DELIVERY_WIDTH = len(_DELIVERY_COLUMNS.split(", "))
+_CHANNEL_END = _DELIVERY_WIDTH + len(_CHANNEL_COLUMNS.split(", "))
+
+
+def _due(row: tuple[Any, ...]) -> DueDelivery:
+    """A row of _DUE_DELIVERIES: the delivery's columns, the channel's, the alert's (NULLs without one), the name."""
+    alert = alert_from_row(row[_CHANNEL_END:-1]) if row[_CHANNEL_END] is not None else None
+    return DueDelivery(_delivery(row[:_DELIVERY_WIDTH]), _channel(row[_DELIVERY_WIDTH:_CHANNEL_END]), alert, row[-1])
 
 
 def _health_reads(row: tuple[Any, ...]) -> AppHealthReads:
@@ -596,9 +835,29 @@ class PostgresStore:
         args = [workspace_id, app_id, limit] if app_id else [workspace_id, limit]
         return [(alert_from_row(row), row[-1]) for row in await self._all(_LIST_ALERTS[bool(app_id), resolved], *args)]
 
-    async def resolve_alert(self, workspace_id: str, alert_id: str, now_ns: int, by: ResolvedBy) -> Alert | None:
-        await self._execute(_RESOLVE_ALERT, now_ns, by, alert_id, workspace_id)
-        return await self.get_alert(workspace_id, alert_id)
+    async def resolve_alert(
+        self, workspace_id: str, alert_id: str, now_ns: int, by: ResolvedBy, by_key: str | None = None
+    ) -> Alert | None:
+        async with self._transaction() as connection:
+            changed = _count(await connection.execute(_RESOLVE_ALERT, now_ns, by, by_key, alert_id, workspace_id))
+            alert = await _alert_in(connection, workspace_id, alert_id)
+            if changed > 0 and alert is not None and alert.notified_ns is not None:
+                await _queue(connection, [(workspace_id, alert_id, NotificationEvent.RESOLVED)], now_ns)
+        return alert
+
+    async def acknowledge_alert(
+        self, workspace_id: str, alert_id: str, now_ns: int, by_key: str, note: str, until_ns: int | None
+    ) -> Alert | None:
+        async with self._transaction() as connection:
+            changed = _count(
+                await connection.execute(
+                    _ACKNOWLEDGE_ALERT, now_ns, by_key, note, until_ns, alert_id, workspace_id, now_ns
+                )
+            )
+            alert = await _alert_in(connection, workspace_id, alert_id)
+            if changed > 0 and alert is not None and alert.notified_ns is not None:
+                await _queue(connection, [(workspace_id, alert_id, NotificationEvent.ACKNOWLEDGED)], now_ns)
+        return alert
 
     async def open_alerts(self) -> list[Alert]:
         return [Alert(**row) for row in await self._all("SELECT * FROM alerts WHERE resolved_ns IS NULL")]
@@ -608,23 +867,24 @@ class PostgresStore:
         return [Alert(**row) for row in rows]
 
     async def apply_alert_changes(self, changes: AlertChanges, *, fence: Fence | None = None) -> list[Alert]:
-        """Applies a tick's decisions in one transaction; returns the alerts that did fire.
+        """Applies a tick's decisions in one transaction, with the outbox rows of the events they make; returns
+        the alerts that did fire.
 
         A fire is skipped when (app, type) is latched by a manual resolution, and is a no-op when an alert
         for (app, type) is open: ON CONFLICT DO NOTHING on the partial unique index alerts_one_open waits for
-        a concurrent insert of the same (app, type) and then skips, so two evaluators fire a breach once.
+        a concurrent insert of the same (app, type) and then skips, so two evaluators fire a breach once (and
+        queue its `fired` events once). Recoveries are applied before releases: an alert that recovers in the
+        tick its hold ends was never told, and is not told now.
         """
+        now_ns = changes.now_ns
         fired = set()
         async with self._transaction(fence) as connection:
+            events: list[_Event] = []
             # Rows are locked in one order (app, type; then id) by every replica, so two ticks that overlap
             # wait for each other instead of deadlocking.
             for alert in sorted(changes.fire, key=lambda a: (a.app_id, a.type, a.id)):
-                # FROM apps ... FOR KEY SHARE: an app deleted since the tick began is skipped, not fatal.
                 status = await connection.execute(
-                    "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns)"
-                    " SELECT $1, $2, $3, $4, $5, $6, $7 FROM apps WHERE apps.id = $3 AND NOT EXISTS"
-                    " (SELECT 1 FROM alerts WHERE app_id = $3 AND type = $4 AND resolved_by = 'manual'"
-                    " AND rearmed_ns IS NULL) FOR KEY SHARE OF apps ON CONFLICT DO NOTHING",
+                    _INSERT_FIRED_ALERT,
                     alert.id,
                     alert.workspace_id,
                     alert.app_id,
@@ -632,13 +892,23 @@ class PostgresStore:
                     alert.severity,
                     alert.message,
                     alert.triggered_ns,
+                    alert.silence_id,
+                    alert.held_until_ns,
+                    alert.notified_ns,
                 )
                 if _count(status) > 0:
                     fired.add(alert.id)
-            await connection.executemany(
-                "UPDATE alerts SET resolved_ns = $1, resolved_by = 'recovery' WHERE id = $2 AND resolved_ns IS NULL",
-                [(changes.now_ns, alert_id) for alert_id in sorted(changes.resolve)],
-            )
+                    if alert.notified_ns is not None:
+                        events.append((alert.workspace_id, alert.id, NotificationEvent.FIRED))
+            for alert_id in sorted(changes.resolve):
+                row = await connection.fetchrow(_RECOVER_ALERT, now_ns, alert_id)
+                if row is not None and row["notified_ns"] is not None:
+                    events.append((row["workspace_id"], alert_id, NotificationEvent.RESOLVED))
+            for alert_id in sorted(changes.release):
+                workspace_id = await connection.fetchval(_RELEASE_ALERT, now_ns, alert_id)
+                if workspace_id is not None:
+                    events.append((workspace_id, alert_id, NotificationEvent.FIRED))
+            await _queue(connection, events, now_ns)
             await connection.executemany(
                 "UPDATE alerts SET severity = $1, message = $2 WHERE id = $3 AND resolved_ns IS NULL",
                 [(severity, message, alert_id) for alert_id, severity, message in sorted(changes.escalate)],
@@ -646,9 +916,159 @@ class PostgresStore:
             await connection.executemany(
                 "UPDATE alerts SET rearmed_ns = $1 WHERE app_id = $2 AND type = $3 AND resolved_by = 'manual'"
                 " AND rearmed_ns IS NULL",
-                [(changes.now_ns, app_id, alert_type) for app_id, alert_type in sorted(changes.rearm)],
+                [(now_ns, app_id, alert_type) for app_id, alert_type in sorted(changes.rearm)],
             )
         return [alert for alert in changes.fire if alert.id in fired]  # in the caller's order
+
+    async def deploys_started_since(self, since_ns: int) -> dict[str, int]:
+        newest: dict[str, int] = {}
+        for app_id, started_ns in await self._all(_DEPLOYS_STARTED_SINCE, since_ns):
+            newest[app_id] = max(started_ns, newest.get(app_id, started_ns))
+        return newest
+
+    # Silences
+
+    async def create_silence(self, silence: Silence) -> Silence:
+        await self._execute(
+            _CREATE_SILENCE,
+            silence.id,
+            silence.workspace_id,
+            silence.app_id,
+            _joined(silence.alert_types),
+            silence.starts_ns,
+            silence.ends_ns,
+            silence.comment,
+            silence.created_by,
+            silence.created_ns,
+        )
+        return silence
+
+    async def get_silence(self, workspace_id: str, silence_id: str) -> Silence | None:
+        row = await self._one(_GET_SILENCE, silence_id, workspace_id)
+        return _silence(row) if row else None
+
+    async def list_silences(self, workspace_id: str, *, limit: int) -> list[Silence]:
+        return [_silence(row) for row in await self._all(_LIST_SILENCES, workspace_id, limit)]
+
+    async def update_silence(self, silence: Silence) -> Silence | None:
+        updated = await self._execute(
+            _UPDATE_SILENCE,
+            silence.app_id,
+            _joined(silence.alert_types),
+            silence.starts_ns,
+            silence.ends_ns,
+            silence.comment,
+            silence.id,
+            silence.workspace_id,
+        )
+        return await self.get_silence(silence.workspace_id, silence.id) if updated > 0 else None
+
+    async def active_silences(self, now_ns: int) -> list[Silence]:
+        silences = [_silence(row) for row in await self._all(_ACTIVE_SILENCES, now_ns)]
+        return sorted(silences, key=lambda silence: (silence.workspace_id, silence.starts_ns, silence.id))
+
+    async def count_live_silences(self, workspace_id: str, now_ns: int) -> int:
+        row = await self._one(_COUNT_LIVE_SILENCES, workspace_id, now_ns)
+        return int(row[0]) if row else 0
+
+    # Notification channels
+
+    async def create_channel(self, channel: Channel) -> Channel:
+        await self._execute(
+            _CREATE_CHANNEL,
+            channel.id,
+            channel.workspace_id,
+            channel.name,
+            channel.kind,
+            channel.url,
+            channel.format,
+            channel.secret,
+            _joined(channel.events),
+            channel.reminder_s,
+            channel.created_ns,
+        )
+        return channel
+
+    async def get_channel(self, workspace_id: str, channel_id: str) -> Channel | None:
+        row = await self._one(_GET_CHANNEL, channel_id, workspace_id)
+        return _channel(row) if row else None
+
+    async def list_channels(self, workspace_id: str) -> list[Channel]:
+        return [_channel(row) for row in await self._all(_LIST_CHANNELS, workspace_id)]
+
+    async def list_all_channels(self) -> list[Channel]:
+        return [_channel(row) for row in await self._all(_LIST_ALL_CHANNELS)]
+
+    async def update_channel(self, channel: Channel) -> Channel | None:
+        updated = await self._execute(
+            _UPDATE_CHANNEL,
+            channel.name,
+            channel.url,
+            channel.format,
+            _joined(channel.events),
+            channel.reminder_s,
+            channel.id,
+            channel.workspace_id,
+        )
+        return await self.get_channel(channel.workspace_id, channel.id) if updated > 0 else None
+
+    async def delete_channel(self, workspace_id: str, channel_id: str) -> bool:
+        return await self._execute(_DELETE_CHANNEL, channel_id, workspace_id) > 0
+
+    # The outbox
+
+    async def enqueue_reminders(
+        self, pairs: Sequence[tuple[str, str]], now_ns: int, *, fence: Fence | None = None
+    ) -> None:
+        async with self._transaction(fence) as connection:
+            await connection.executemany(
+                _ENQUEUE_REMINDER,
+                [(new_id("evt", now_ns), alert_id, now_ns, channel_id) for channel_id, alert_id in sorted(pairs)],
+            )
+
+    async def enqueue_delivery(self, delivery: Delivery) -> Delivery:
+        await self._execute(_ENQUEUE_DELIVERY, *_delivery_row(delivery))
+        return delivery
+
+    async def last_events_of_open_alerts(self) -> dict[tuple[str, str], int]:
+        rows = await self._all(_LAST_EVENTS_OF_OPEN_ALERTS)
+        return {(channel_id, alert_id): created_ns for channel_id, alert_id, created_ns in rows}
+
+    async def due_deliveries(self, now_ns: int, limit: int) -> list[DueDelivery]:
+        return [_due(tuple(row)) for row in await self._all(_DUE_DELIVERIES, now_ns, limit)]
+
+    async def record_attempt(self, delivery_id: str, attempt: Attempt, *, fence: Fence | None = None) -> None:
+        args = (
+            attempt.status,
+            attempt.at_ns,
+            attempt.next_attempt_ns,
+            attempt.status_code,
+            attempt.error,
+            attempt.body,
+            delivery_id,
+        )
+        if fence is None:
+            await self._execute(_RECORD_ATTEMPT, *args)
+            return
+        async with self._transaction(fence) as connection:
+            await connection.execute(_RECORD_ATTEMPT, *args)
+
+    async def get_delivery(self, workspace_id: str, delivery_id: str) -> Delivery | None:
+        row = await self._one(_GET_DELIVERY, delivery_id, workspace_id)
+        return _delivery(row) if row else None
+
+    async def list_deliveries(
+        self, workspace_id: str, channel_id: str, *, status: DeliveryStatus | None = None, limit: int
+    ) -> list[Delivery]:
+        args: tuple[Any, ...] = (channel_id, workspace_id)
+        args += (limit,) if status is None else (status, limit)
+        return [_delivery(row) for row in await self._all(_LIST_DELIVERIES[status is not None], *args)]
+
+    async def delete_deliveries_before(self, before_ns: int, *, fence: Fence | None = None) -> int:
+        if fence is None:
+            return await self._execute(_DELETE_DELIVERIES_BEFORE, before_ns)
+        async with self._transaction(fence) as connection:
+            return _count(await connection.execute(_DELETE_DELIVERIES_BEFORE, before_ns))
 
     # Alert rules
 

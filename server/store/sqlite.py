@@ -23,7 +23,8 @@ from typing import Any
 
 import aiosqlite
 
-from server.states import HealthStatus, OperationKind, OperationStatus, ResolvedBy
+from server.ids import new_id
+from server.states import DeliveryStatus, HealthStatus, NotificationEvent, OperationKind, OperationStatus, ResolvedBy
 from server.store import history
 from server.store.base import LeaseLost
 from server.store.records import (
@@ -34,11 +35,16 @@ from server.store.records import (
     ApiKey,
     App,
     AppHealthReads,
+    Attempt,
+    Channel,
+    Delivery,
+    DueDelivery,
     Fence,
     HealthSnapshot,
     HealthTransitions,
     Lease,
     Operation,
+    Silence,
     Workspace,
     alert_from_row,
 )
@@ -190,8 +196,81 @@ _LIST_ALERTS = {
 }
 _RESOLVE_ALERT = _request_query(
     "resolve_alert",
-    "UPDATE alerts SET resolved_ns = ?, resolved_by = ? WHERE id = ? AND workspace_id = ? AND resolved_ns IS NULL",
+    "UPDATE alerts SET resolved_ns = ?, resolved_by = ?, resolved_by_key = ? WHERE id = ? AND workspace_id = ?"
+    " AND resolved_ns IS NULL",
 )
+# Only an open alert whose acknowledgement is not in effect: never acknowledged, or lapsed (ack_until_ns NULL
+# means "until resolved", and NULL <= ? is not true). A second acknowledgement while one stands changes nothing,
+# so it queues no second event.
+_ACKNOWLEDGE_ALERT = _request_query(
+    "acknowledge_alert",
+    "UPDATE alerts SET acknowledged_ns = ?, acknowledged_by = ?, ack_note = ?, ack_until_ns = ?"
+    " WHERE id = ? AND workspace_id = ? AND resolved_ns IS NULL AND (acknowledged_ns IS NULL OR ack_until_ns <= ?)",
+)
+# The channels of a workspace and the events each takes: whom an alert change is told to (a few rows; the
+# event is matched in Python, the same way on both backends).
+_SUBSCRIBERS = _request_query("subscribers", "SELECT id, events FROM channels WHERE workspace_id = ?")
+_DELIVERY_COLUMNS = (
+    "id, channel_id, workspace_id, event, alert_id, created_ns, status, attempts, next_attempt_ns,"
+    " last_attempt_ns, last_status_code, last_error, body"
+)  # Delivery's order
+# An outbox row as given: the events alert changes queue, and enqueue_delivery's test events.
+_ENQUEUE_DELIVERY = _request_query(
+    "enqueue_delivery",
+    f"INSERT INTO outbox ({_DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+)
+_GET_DELIVERY = _request_query(
+    "get_delivery", f"SELECT {_DELIVERY_COLUMNS} FROM outbox WHERE id = ? AND workspace_id = ?"
+)
+# A channel's log, newest first, by outbox_by_channel (the status, when asked for, filters the walk).
+_LIST_DELIVERIES = {
+    with_status: _request_query(
+        f"list_deliveries{'(status)' if with_status else ''}",
+        f"SELECT {_DELIVERY_COLUMNS} FROM outbox WHERE channel_id = ? AND workspace_id = ?"
+        + (" AND status = ?" if with_status else "")
+        + " ORDER BY created_ns DESC, id DESC LIMIT ?",
+    )
+    for with_status in (False, True)
+}
+_SILENCE_COLUMNS = "id, workspace_id, app_id, alert_types, starts_ns, ends_ns, comment, created_by, created_ns"
+_CREATE_SILENCE = _request_query(
+    "create_silence", f"INSERT INTO silences ({_SILENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_GET_SILENCE = _request_query(
+    "get_silence", f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE id = ? AND workspace_id = ?"
+)
+_LIST_SILENCES = _request_query(
+    "list_silences",
+    f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE workspace_id = ? ORDER BY starts_ns DESC, id DESC LIMIT ?",
+)
+_UPDATE_SILENCE = _request_query(
+    "update_silence",
+    "UPDATE silences SET app_id = ?, alert_types = ?, starts_ns = ?, ends_ns = ?, comment = ?"
+    " WHERE id = ? AND workspace_id = ?",
+)
+_COUNT_LIVE_SILENCES = _request_query(
+    "count_live_silences", "SELECT count(*) FROM silences WHERE workspace_id = ? AND ends_ns > ?"
+)
+# Every workspace's, each tick: the silences not yet ended (silences_by_end), of which the started ones; sorted
+# in Python (an ORDER BY would have SQLite walk silences_by_workspace, every silence ever made, for the order).
+_ACTIVE_SILENCES = f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE ends_ns > ? AND starts_ns <= ?"
+_CHANNEL_COLUMNS = "id, workspace_id, name, kind, url, format, secret, events, reminder_s, created_ns"
+_CREATE_CHANNEL = _request_query(
+    "create_channel", f"INSERT INTO channels ({_CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_GET_CHANNEL = _request_query(
+    "get_channel", f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE id = ? AND workspace_id = ?"
+)
+_LIST_CHANNELS = _request_query(
+    "list_channels", f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ? ORDER BY created_ns, id"
+)
+_LIST_ALL_CHANNELS = f"SELECT {_CHANNEL_COLUMNS} FROM channels ORDER BY workspace_id, created_ns, id"  # the notifier's
+_UPDATE_CHANNEL = _request_query(
+    "update_channel",
+    "UPDATE channels SET name = ?, url = ?, format = ?, events = ?, reminder_s = ? WHERE id = ? AND workspace_id = ?",
+)
+# Its deliveries go with it (ON DELETE CASCADE, found by outbox_by_channel).
+_DELETE_CHANNEL = _request_query("delete_channel", "DELETE FROM channels WHERE id = ? AND workspace_id = ?")
 _CREATE_ALERT_RULE = _request_query(
     "create_alert_rule",
     "INSERT INTO alert_rules (id, workspace_id, app_id, type, warning_threshold, critical_threshold,"
@@ -212,6 +291,64 @@ _UPDATE_ALERT_RULE = _request_query(
 )
 _DELETE_ALERT_RULE = _request_query("delete_alert_rule", "DELETE FROM alert_rules WHERE id = ? AND workspace_id = ?")
 _CURRENT_LEASE = _request_query("current_lease", "SELECT * FROM leases WHERE name = ?")
+
+# The evaluator's and the notifier's statements (every workspace at once, not a request's).
+_INSERT_FIRED_ALERT = (
+    "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns, silence_id,"
+    " held_until_ns, notified_ns) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM alerts"
+    " WHERE app_id = ? AND type = ? AND resolved_by = 'manual' AND rearmed_ns IS NULL)"
+    # An app deleted since the tick began: skipped, rather than failing the whole tick.
+    " AND EXISTS (SELECT 1 FROM apps WHERE id = ?) ON CONFLICT DO NOTHING"
+)
+_RECOVER_ALERT = (
+    "UPDATE alerts SET resolved_ns = ?, resolved_by = 'recovery' WHERE id = ? AND resolved_ns IS NULL"
+    " RETURNING workspace_id, notified_ns"
+)
+# Once: a second release (or a release of an alert resolved meanwhile) changes nothing and queues nothing.
+_RELEASE_ALERT = (
+    "UPDATE alerts SET notified_ns = ? WHERE id = ? AND notified_ns IS NULL AND resolved_ns IS NULL"
+    " RETURNING workspace_id"
+)
+# The deploys started in the range, from deploys_by_start alone (a range of a few rows: the newest of each app is
+# picked in Python, as a GROUP BY would have SQLite walk deploys_by_app_status, every deploy ever made).
+_DEPLOYS_STARTED_SINCE = "SELECT app_id, started_ns FROM deploys WHERE started_ns >= ?"
+# A channel deleted since the reminders were decided is skipped (no row to select).
+_ENQUEUE_REMINDER = (
+    f"INSERT INTO outbox ({_DELIVERY_COLUMNS}) SELECT ?, id, workspace_id, '{NotificationEvent.REMINDER}', ?, ?,"
+    f" '{DeliveryStatus.PENDING}', 0, ?, NULL, NULL, NULL, NULL FROM channels WHERE id = ?"
+)
+# From the open alerts (a partial index of them) to their events (outbox_by_alert): CROSS JOIN keeps SQLite
+# from walking the whole outbox instead, for the order of the GROUP BY.
+_LAST_EVENTS_OF_OPEN_ALERTS = (
+    "SELECT outbox.channel_id, outbox.alert_id, max(outbox.created_ns) FROM alerts CROSS JOIN outbox"
+    " WHERE outbox.alert_id = alerts.id AND alerts.resolved_ns IS NULL GROUP BY outbox.channel_id, outbox.alert_id"
+)
+# The delivery, its channel, its alert (NULLs for a test event or a deleted alert) and the alert's app name, in
+# the records' column orders; by outbox_due.
+_DUE_DELIVERIES = (
+    "SELECT "
+    + ", ".join(f"outbox.{column}" for column in _DELIVERY_COLUMNS.split(", "))
+    + ", "
+    + ", ".join(f"channels.{column}" for column in _CHANNEL_COLUMNS.split(", "))
+    + ", "
+    + ", ".join(f"alerts.{column}" for column in ALERT_COLUMNS)
+    + ", coalesce(apps.name, '') FROM outbox JOIN channels ON channels.id = outbox.channel_id"
+    " LEFT JOIN alerts ON alerts.id = outbox.alert_id AND alerts.workspace_id = outbox.workspace_id"
+    " LEFT JOIN apps ON apps.id = alerts.app_id AND apps.workspace_id = alerts.workspace_id"
+    f" WHERE outbox.status = '{DeliveryStatus.PENDING}' AND outbox.next_attempt_ns <= ?"
+    " ORDER BY outbox.next_attempt_ns, outbox.created_ns LIMIT ?"
+)
+# The first attempt's body is the one every retry sends: kept, never replaced.
+_RECORD_ATTEMPT = (
+    "UPDATE outbox SET attempts = attempts + 1, status = ?, last_attempt_ns = ?, next_attempt_ns = ?,"
+    " last_status_code = ?, last_error = ?, body = coalesce(body, ?) WHERE id = ?"
+)
+# Pending deliveries are kept whatever their age: they are still to be sent. A range of outbox_by_time: without
+# statistics SQLite would take outbox_due for the status, and walk every delivered row.
+_DELETE_DELIVERIES_BEFORE = (
+    "DELETE FROM outbox INDEXED BY outbox_by_time WHERE created_ns < ?"
+    f" AND status IN ('{DeliveryStatus.DELIVERED}', '{DeliveryStatus.FAILED}')"
+)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -552,9 +689,27 @@ class SqliteStore:
             (alert_from_row(row), row[-1]) for row in await self._read(_LIST_ALERTS[bool(app_id), resolved], params)
         ]
 
-    async def resolve_alert(self, workspace_id: str, alert_id: str, now_ns: int, by: ResolvedBy) -> Alert | None:
-        await self._db.execute(_RESOLVE_ALERT, (now_ns, by, alert_id, workspace_id))
-        return await self.get_alert(workspace_id, alert_id)
+    async def resolve_alert(
+        self, workspace_id: str, alert_id: str, now_ns: int, by: ResolvedBy, by_key: str | None = None
+    ) -> Alert | None:
+        async with self._transaction() as db:
+            cursor = await db.execute(_RESOLVE_ALERT, (now_ns, by, by_key, alert_id, workspace_id))
+            alert = await _alert_in(db, workspace_id, alert_id)
+            if cursor.rowcount > 0 and alert is not None and alert.notified_ns is not None:
+                await _queue(db, [(workspace_id, alert_id, NotificationEvent.RESOLVED)], now_ns)
+        return alert
+
+    async def acknowledge_alert(
+        self, workspace_id: str, alert_id: str, now_ns: int, by_key: str, note: str, until_ns: int | None
+    ) -> Alert | None:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                _ACKNOWLEDGE_ALERT, (now_ns, by_key, note, until_ns, alert_id, workspace_id, now_ns)
+            )
+            alert = await _alert_in(db, workspace_id, alert_id)
+            if cursor.rowcount > 0 and alert is not None and alert.notified_ns is not None:
+                await _queue(db, [(workspace_id, alert_id, NotificationEvent.ACKNOWLEDGED)], now_ns)
+        return alert
 
     async def open_alerts(self) -> list[Alert]:
         return [Alert(**row) for row in await self._all("SELECT * FROM alerts WHERE resolved_ns IS NULL")]
@@ -564,21 +719,22 @@ class SqliteStore:
         return [Alert(**row) for row in rows]
 
     async def apply_alert_changes(self, changes: AlertChanges, *, fence: Fence | None = None) -> list[Alert]:
-        """Applies a tick's decisions in one write transaction; returns the alerts that did fire.
+        """Applies a tick's decisions in one write transaction, with the outbox rows of the events they make;
+        returns the alerts that did fire.
 
         A fire is skipped when (app, type) is latched by a manual resolution, and is a no-op when an
         alert for (app, type) is open: the partial unique index alerts_one_open makes that hold across
-        processes, so two evaluators on one database fire a breach once.
+        processes, so two evaluators on one database fire a breach once (and queue its `fired` events once).
+        Recoveries are applied before releases: an alert that recovers in the tick its hold ends was never
+        told, and is not told now.
         """
+        now_ns = changes.now_ns
         fired = []
         async with self._transaction(fence) as db:
+            events: list[_Event] = []
             for alert in changes.fire:
                 cursor = await db.execute(
-                    "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns)"
-                    " SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE app_id = ?"
-                    " AND type = ? AND resolved_by = 'manual' AND rearmed_ns IS NULL)"
-                    # An app deleted since the tick began: skipped, rather than failing the whole tick.
-                    " AND EXISTS (SELECT 1 FROM apps WHERE id = ?) ON CONFLICT DO NOTHING",
+                    _INSERT_FIRED_ALERT,
                     (
                         alert.id,
                         alert.workspace_id,
@@ -587,6 +743,9 @@ class SqliteStore:
                         alert.severity,
                         alert.message,
                         alert.triggered_ns,
+                        alert.silence_id,
+                        alert.held_until_ns,
+                        alert.notified_ns,
                         alert.app_id,
                         alert.type,
                         alert.app_id,
@@ -594,10 +753,16 @@ class SqliteStore:
                 )
                 if cursor.rowcount > 0:
                     fired.append(alert)
-            await db.executemany(
-                "UPDATE alerts SET resolved_ns = ?, resolved_by = 'recovery' WHERE id = ? AND resolved_ns IS NULL",
-                [(changes.now_ns, alert_id) for alert_id in changes.resolve],
-            )
+                    if alert.notified_ns is not None:
+                        events.append((alert.workspace_id, alert.id, NotificationEvent.FIRED))
+            for alert_id in changes.resolve:
+                for workspace_id, notified_ns in await db.execute_fetchall(_RECOVER_ALERT, (now_ns, alert_id)):
+                    if notified_ns is not None:
+                        events.append((workspace_id, alert_id, NotificationEvent.RESOLVED))
+            for alert_id in changes.release:
+                for (workspace_id,) in await db.execute_fetchall(_RELEASE_ALERT, (now_ns, alert_id)):
+                    events.append((workspace_id, alert_id, NotificationEvent.FIRED))
+            await _queue(db, events, now_ns)
             await db.executemany(
                 "UPDATE alerts SET severity = ?, message = ? WHERE id = ? AND resolved_ns IS NULL",
                 [(severity, message, alert_id) for alert_id, severity, message in changes.escalate],
@@ -605,9 +770,170 @@ class SqliteStore:
             await db.executemany(
                 "UPDATE alerts SET rearmed_ns = ? WHERE app_id = ? AND type = ? AND resolved_by = 'manual'"
                 " AND rearmed_ns IS NULL",
-                [(changes.now_ns, app_id, alert_type) for app_id, alert_type in changes.rearm],
+                [(now_ns, app_id, alert_type) for app_id, alert_type in changes.rearm],
             )
         return fired
+
+    async def deploys_started_since(self, since_ns: int) -> dict[str, int]:
+        newest: dict[str, int] = {}
+        for app_id, started_ns in await self._all(_DEPLOYS_STARTED_SINCE, (since_ns,)):
+            newest[app_id] = max(started_ns, newest.get(app_id, started_ns))
+        return newest
+
+    # Silences
+
+    async def create_silence(self, silence: Silence) -> Silence:
+        await self._db.execute(
+            _CREATE_SILENCE,
+            (
+                silence.id,
+                silence.workspace_id,
+                silence.app_id,
+                _joined(silence.alert_types),
+                silence.starts_ns,
+                silence.ends_ns,
+                silence.comment,
+                silence.created_by,
+                silence.created_ns,
+            ),
+        )
+        return silence
+
+    async def get_silence(self, workspace_id: str, silence_id: str) -> Silence | None:
+        row = await self._one(_GET_SILENCE, (silence_id, workspace_id))
+        return _silence(row) if row else None
+
+    async def list_silences(self, workspace_id: str, *, limit: int) -> list[Silence]:
+        return [_silence(row) for row in await self._all(_LIST_SILENCES, (workspace_id, limit))]
+
+    async def update_silence(self, silence: Silence) -> Silence | None:
+        cursor = await self._db.execute(
+            _UPDATE_SILENCE,
+            (
+                silence.app_id,
+                _joined(silence.alert_types),
+                silence.starts_ns,
+                silence.ends_ns,
+                silence.comment,
+                silence.id,
+                silence.workspace_id,
+            ),
+        )
+        return await self.get_silence(silence.workspace_id, silence.id) if cursor.rowcount > 0 else None
+
+    async def active_silences(self, now_ns: int) -> list[Silence]:
+        silences = [_silence(row) for row in await self._all(_ACTIVE_SILENCES, (now_ns, now_ns))]
+        return sorted(silences, key=lambda silence: (silence.workspace_id, silence.starts_ns, silence.id))
+
+    async def count_live_silences(self, workspace_id: str, now_ns: int) -> int:
+        row = await self._one(_COUNT_LIVE_SILENCES, (workspace_id, now_ns))
+        return int(row[0]) if row else 0
+
+    # Notification channels
+
+    async def create_channel(self, channel: Channel) -> Channel:
+        await self._db.execute(
+            _CREATE_CHANNEL,
+            (
+                channel.id,
+                channel.workspace_id,
+                channel.name,
+                channel.kind,
+                channel.url,
+                channel.format,
+                channel.secret,
+                _joined(channel.events),
+                channel.reminder_s,
+                channel.created_ns,
+            ),
+        )
+        return channel
+
+    async def get_channel(self, workspace_id: str, channel_id: str) -> Channel | None:
+        row = await self._one(_GET_CHANNEL, (channel_id, workspace_id))
+        return _channel(row) if row else None
+
+    async def list_channels(self, workspace_id: str) -> list[Channel]:
+        return [_channel(row) for row in await self._all(_LIST_CHANNELS, (workspace_id,))]
+
+    async def list_all_channels(self) -> list[Channel]:
+        return [_channel(row) for row in await self._all(_LIST_ALL_CHANNELS)]
+
+    async def update_channel(self, channel: Channel) -> Channel | None:
+        cursor = await self._db.execute(
+            _UPDATE_CHANNEL,
+            (
+                channel.name,
+                channel.url,
+                channel.format,
+                _joined(channel.events),
+                channel.reminder_s,
+                channel.id,
+                channel.workspace_id,
+            ),
+        )
+        return await self.get_channel(channel.workspace_id, channel.id) if cursor.rowcount > 0 else None
+
+    async def delete_channel(self, workspace_id: str, channel_id: str) -> bool:
+        cursor = await self._db.execute(_DELETE_CHANNEL, (channel_id, workspace_id))
+        return cursor.rowcount > 0
+
+    # The outbox
+
+    async def enqueue_reminders(
+        self, pairs: Sequence[tuple[str, str]], now_ns: int, *, fence: Fence | None = None
+    ) -> None:
+        async with self._transaction(fence) as db:
+            await db.executemany(
+                _ENQUEUE_REMINDER,
+                [(new_id("evt", now_ns), alert_id, now_ns, now_ns, channel_id) for channel_id, alert_id in pairs],
+            )
+
+    async def enqueue_delivery(self, delivery: Delivery) -> Delivery:
+        await self._db.execute(_ENQUEUE_DELIVERY, _delivery_row(delivery))
+        return delivery
+
+    async def last_events_of_open_alerts(self) -> dict[tuple[str, str], int]:
+        rows = await self._all(_LAST_EVENTS_OF_OPEN_ALERTS)
+        return {(channel_id, alert_id): created_ns for channel_id, alert_id, created_ns in rows}
+
+    async def due_deliveries(self, now_ns: int, limit: int) -> list[DueDelivery]:
+        return [_due(tuple(row)) for row in await self._all(_DUE_DELIVERIES, (now_ns, limit))]
+
+    async def record_attempt(self, delivery_id: str, attempt: Attempt, *, fence: Fence | None = None) -> None:
+        params = (
+            attempt.status,
+            attempt.at_ns,
+            attempt.next_attempt_ns,
+            attempt.status_code,
+            attempt.error,
+            attempt.body,
+            delivery_id,
+        )
+        if fence is None:
+            await self._db.execute(_RECORD_ATTEMPT, params)
+            return
+        async with self._transaction(fence) as db:
+            await db.execute(_RECORD_ATTEMPT, params)
+
+    async def get_delivery(self, workspace_id: str, delivery_id: str) -> Delivery | None:
+        row = await self._one(_GET_DELIVERY, (delivery_id, workspace_id))
+        return Delivery(*row) if row else None
+
+    async def list_deliveries(
+        self, workspace_id: str, channel_id: str, *, status: DeliveryStatus | None = None, limit: int
+    ) -> list[Delivery]:
+        params: tuple[Any, ...] = (channel_id, workspace_id)
+        params += (limit,) if status is None else (status, limit)
+        return [Delivery(*row) for row in await self._all(_LIST_DELIVERIES[status is not None], params)]
+
+    async def delete_deliveries_before(self, before_ns: int, *, fence: Fence | None = None) -> int:
+        if fence is None:
+            cursor = await self._db.execute(_DELETE_DELIVERIES_BEFORE, (before_ns,))
+            return cursor.rowcount
+        async with self._transaction(fence) as db:
+            cursor = await db.execute(_DELETE_DELIVERIES_BEFORE, (before_ns,))
+            return cursor.rowcount
 
     # Alert rules
 
@@ -710,6 +1036,102 @@ async def _check_fence(db: aiosqlite.Connection, fence: Fence) -> None:
     current = next(iter(rows), None)
     if current is None or (current["holder"], current["epoch"]) != (fence.holder, fence.epoch):
         raise LeaseLost(fence)
+
+
+# (workspace id, alert id or None, event): an event an alert change makes, to queue for the workspace's channels.
+_Event = tuple[str, str | None, NotificationEvent]
+
+
+async def _alert_in(db: aiosqlite.Connection, workspace_id: str, alert_id: str) -> Alert | None:
+    rows = await db.execute_fetchall(_GET_ALERT, (alert_id, workspace_id))
+    row = next(iter(rows), None)
+    return Alert(**row) if row else None
+
+
+async def _queue(db: aiosqlite.Connection, events: Sequence[_Event], now_ns: int) -> None:
+    """Writes a pending outbox row per event for each channel of its workspace that takes the event, in the
+    caller's transaction (so the rows land exactly when the change they tell does). Each workspace's channels
+    are read once."""
+    subscribers: dict[str, list[tuple[str, list[str]]]] = {}
+    rows = []
+    for workspace_id, alert_id, event in events:
+        if workspace_id not in subscribers:
+            found = await db.execute_fetchall(_SUBSCRIBERS, (workspace_id,))
+            subscribers[workspace_id] = [(channel_id, taken.split(",")) for channel_id, taken in found]
+        for channel_id, taken in subscribers[workspace_id]:
+            if event in taken:
+                rows.append(_delivery_row(_pending(channel_id, workspace_id, event, alert_id, now_ns)))
+    if rows:
+        await db.executemany(_ENQUEUE_DELIVERY, rows)
+
+
+def _pending(
+    channel_id: str, workspace_id: str, event: NotificationEvent, alert_id: str | None, now_ns: int
+) -> Delivery:
+    """A new event for one channel, due at once; its id is the idempotency key of every attempt."""
+    return Delivery(
+        new_id("evt", now_ns),
+        channel_id,
+        workspace_id,
+        event,
+        alert_id,
+        now_ns,
+        DeliveryStatus.PENDING,
+        0,
+        now_ns,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def _delivery_row(d: Delivery) -> tuple[Any, ...]:
+    """The values of _DELIVERY_COLUMNS."""
+    return (
+        d.id,
+        d.channel_id,
+        d.workspace_id,
+        d.event,
+        d.alert_id,
+        d.created_ns,
+        d.status,
+        d.attempts,
+        d.next_attempt_ns,
+        d.last_attempt_ns,
+        d.last_status_code,
+        d.last_error,
+        d.body,
+    )
+
+
+def _joined(values: Iterable[str]) -> str:
+    """Alert types or events as stored: comma-separated ('' for none). No value contains a comma."""
+    return ",".join(values)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(text.split(",")) if text else ()
+
+
+def _silence(row: Sequence[Any]) -> Silence:
+    """A row of _SILENCE_COLUMNS."""
+    return Silence(*row[:3], _split(row[3]), *row[4:])  # type: ignore[arg-type]
+
+
+def _channel(row: Sequence[Any]) -> Channel:
+    """A row of _CHANNEL_COLUMNS."""
+    return Channel(*row[:7], _split(row[7]), *row[8:])  # type: ignore[arg-type]
+
+
+_DELIVERY_WIDTH = len(_DELIVERY_COLUMNS.split(", "))
+_CHANNEL_END = _DELIVERY_WIDTH + len(_CHANNEL_COLUMNS.split(", "))
+
+
+def _due(row: tuple[Any, ...]) -> DueDelivery:
+    """A row of _DUE_DELIVERIES: the delivery's columns, the channel's, the alert's (NULLs without one), the name."""
+    alert = alert_from_row(row[_CHANNEL_END:-1]) if row[_CHANNEL_END] is not None else None
+    return DueDelivery(Delivery(*row[:_DELIVERY_WIDTH]), _channel(row[_DELIVERY_WIDTH:_CHANNEL_END]), alert, row[-1])
 
 
 def _health_reads(row: tuple[Any, ...]) -> AppHealthReads:

@@ -13,6 +13,7 @@ condition.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import re
@@ -23,17 +24,40 @@ from typing import Any
 import asyncpg
 import pytest
 
-from server.states import AlertType, OperationKind, OperationStatus, ResolvedBy
+from server.states import (
+    AlertSeverity,
+    AlertType,
+    ChannelKind,
+    DeliveryStatus,
+    NotificationEvent,
+    OperationKind,
+    OperationStatus,
+    PayloadFormat,
+    ResolvedBy,
+)
 from server.store import Store, open_store
 from server.store import postgres as postgres_store
 from server.store import sqlite as sqlite_store
-from server.store.records import AlertRule, ApiKey, App, HealthSnapshot, Operation
+from server.store.records import (
+    Alert,
+    AlertChanges,
+    AlertRule,
+    ApiKey,
+    App,
+    Channel,
+    Delivery,
+    HealthSnapshot,
+    Operation,
+    Silence,
+)
 from tests.store.backends import BACKENDS, fresh_database, is_postgres, raw_sql
 
 pytestmark = pytest.mark.timeout(60)
 
 # The tables whose rows grow with time or with the number of tenants.
-GROWING = frozenset({"health_snapshots", "alerts", "deploys", "builds", "api_keys", "apps"})
+GROWING = frozenset(
+    {"health_snapshots", "alerts", "deploys", "builds", "api_keys", "apps", "silences", "channels", "outbox"}
+)
 
 
 def _queries(location: str) -> Mapping[str, str]:
@@ -59,8 +83,9 @@ def test_both_backends_name_the_same_request_queries() -> None:
 
 
 # Request paths: the servicers (server/api/), the capabilities they call (health, overview, alert book) and
-# auth. Each variant of a method whose SQL depends on its arguments is called once.
-async def _request_path(store: Store) -> None:
+# auth. Each variant of a method whose SQL depends on its arguments is called once. ``off_the_record`` runs the
+# evaluator's writes a request path needs to find (a notified alert) without counting their statements.
+async def _request_path(store: Store, off_the_record: Callable[[Awaitable[Any]], Awaitable[Any]]) -> None:
     await store.create_workspace("ws_a", "A", 1)
     await store.get_workspace("ws_a")
     await store.upsert_app(App("app_a", "ws_a", "api", "api", 512, 1, 1))
@@ -81,8 +106,13 @@ async def _request_path(store: Store) -> None:
     await store.latest_snapshots("ws_a")
     await store.app_health_reads("ws_a", "app_a")
     # Two evaluations of different statuses (the evaluator's write): the walk runs each of its statements.
-    await store.save_snapshots(
-        [HealthSnapshot("app_a", "ws_a", t, s, None, 1, None, None, ()) for t, s in ((12, "healthy"), (15, "unknown"))]
+    await off_the_record(
+        store.save_snapshots(
+            [
+                HealthSnapshot("app_a", "ws_a", t, s, None, 1, None, None, ())
+                for t, s in ((12, "healthy"), (15, "unknown"))
+            ]
+        )
     )
     await store.health_transitions("app_a", 10, 20, 100)
     await store.health_status_counts("app_a", (15, 12, 10), 20)
@@ -91,6 +121,35 @@ async def _request_path(store: Store) -> None:
         for resolved in (None, True, False):
             await store.list_alerts("ws_a", app_id=app_id, resolved=resolved, limit=10)
     await store.resolve_alert("ws_a", "alr_a", 3, ResolvedBy.MANUAL)
+    # Notification channels and silences; an acknowledgement and a resolution of a notified alert queue events
+    # in their transactions (the channel's subscribers, the outbox rows).
+    channel = Channel(
+        "chn_a", "ws_a", "ops", ChannelKind.WEBHOOK, "https://hooks.test/a", PayloadFormat.SERVICE, "whsec_a",
+        tuple(NotificationEvent), 0, 1,
+    )  # fmt: skip
+    await store.create_channel(channel)
+    await store.get_channel("ws_a", "chn_a")
+    await store.list_channels("ws_a")
+    await store.update_channel(channel)
+    silence = Silence("sil_a", "ws_a", "app_a", (AlertType.HIGH_CPU,), 1, 10, "maintenance", "key_a", 1)
+    await store.count_live_silences("ws_a", 1)
+    await store.create_silence(silence)
+    await store.get_silence("ws_a", "sil_a")
+    await store.list_silences("ws_a", limit=10)
+    await store.update_silence(silence)
+    fired = Alert(
+        "alr_b", "ws_a", "app_a", AlertType.HIGH_CPU, AlertSeverity.WARNING, "m", 2, None, None, notified_ns=2
+    )
+    await off_the_record(store.apply_alert_changes(AlertChanges(2, fire=[fired])))
+    await store.acknowledge_alert("ws_a", "alr_b", 3, "key_a", "on it", None)
+    await store.resolve_alert("ws_a", "alr_b", 4, ResolvedBy.MANUAL, "key_a")
+    await store.enqueue_delivery(
+        Delivery("evt_a", "chn_a", "ws_a", NotificationEvent.TEST, None, 5, DeliveryStatus.PENDING, 0, 5, *[None] * 4)
+    )
+    await store.list_deliveries("ws_a", "chn_a", limit=10)
+    await store.list_deliveries("ws_a", "chn_a", status=DeliveryStatus.PENDING, limit=10)
+    await store.get_delivery("ws_a", "evt_a")
+    await store.delete_channel("ws_a", "chn_a")
     rule = AlertRule("rule_a", "ws_a", "app_a", AlertType.HIGH_CPU, 70, 90, 60, 60, 1, 1)
     await store.create_alert_rule(rule)
     await store.get_alert_rule("ws_a", "rule_a")
@@ -101,23 +160,24 @@ async def _request_path(store: Store) -> None:
     await store.delete_app("ws_a", "app_a")
 
 
+# The methods that send a statement, of aiosqlite's and sqlite3's connections and of asyncpg's.
+_SENDING = frozenset({"execute", "execute_fetchall", "executemany", "fetch", "fetchrow", "fetchval"})
+# What SqliteStore._transaction sends around a transaction's statements: not queries.
+_TRANSACTION_CONTROL = frozenset({"BEGIN IMMEDIATE", "COMMIT"})
+
+
 class _RecordingConnection:
-    """aiosqlite's connection, noting the SQL of every statement sent through it."""
+    """A connection, noting the SQL of every statement sent through it."""
 
     def __init__(self, connection: Any, seen: list[str]):
         self._connection = connection
         self._seen = seen
 
-    def execute(self, sql: str, *args: Any) -> Any:
-        self._seen.append(sql)
-        return self._connection.execute(sql, *args)
-
-    def execute_fetchall(self, sql: str, *args: Any) -> Any:
-        self._seen.append(sql)
-        return self._connection.execute_fetchall(sql, *args)
-
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._connection, name)
+        attribute = getattr(self._connection, name)
+        if name not in _SENDING:
+            return attribute
+        return _recording(attribute, self._seen)
 
 
 def _recording(method: Callable[..., Awaitable[Any]], seen: list[str]) -> Callable[..., Awaitable[Any]]:
@@ -130,18 +190,35 @@ def _recording(method: Callable[..., Awaitable[Any]], seen: list[str]) -> Callab
 
 def _record(store: Any, seen: list[str]) -> None:
     if isinstance(store, sqlite_store.SqliteStore):
+        if store._tx_db is not store._db:  # the transactions' own connection
+            store._tx_db = _RecordingConnection(store._tx_db, seen)
         store._db = _RecordingConnection(store._db, seen)
         if store._reader is not None:  # the reads on the loop's thread
             store._reader = _RecordingConnection(store._reader, seen)
         return
     for name in ("_one", "_all", "_execute"):  # every lone statement of the PostgreSQL store goes through these
         setattr(store, name, _recording(getattr(store, name), seen))
+    transaction = store._transaction  # ... and the statements of its transactions through the connection it yields
+
+    @contextlib.asynccontextmanager
+    async def recorded_transaction(*args: Any, **kwargs: Any) -> AsyncIterator[_RecordingConnection]:
+        async with transaction(*args, **kwargs) as connection:
+            yield _RecordingConnection(connection, seen)
+
+    store._transaction = recorded_transaction
 
 
 async def test_the_request_paths_run_exactly_the_listed_queries(store: Store, database: str) -> None:
     seen: list[str] = []
+
+    async def off_the_record(write: Awaitable[Any]) -> None:
+        mark = len(seen)
+        await write
+        del seen[mark:]
+
     _record(store, seen)
-    await _request_path(store)
+    await _request_path(store, off_the_record)
+    seen = [sql for sql in seen if sql not in _TRANSACTION_CONTROL]
     listed = _queries(database)
     assert {sql for sql in seen if sql not in listed.values()} == set()
     assert {name for name, sql in listed.items() if sql not in seen} == set()
@@ -190,6 +267,13 @@ INSERT INTO builds SELECT 'app_' || i % 500, 'bld_' || i, 'ws_' || i % 50, 'fail
     FROM generate_series(0, 4999) i;
 INSERT INTO api_keys SELECT 'key_' || i, 'ws_' || i % 50, 'k', 'dor_sk_', decode(md5(i::text), 'hex'), i, NULL
     FROM generate_series(0, 1999) i;
+INSERT INTO silences SELECT 'sil_' || i, 'ws_' || i % 50, NULL, '', i, i + 100, '', 'key_0', i
+    FROM generate_series(0, 1999) i;
+INSERT INTO channels SELECT 'chn_' || i, 'ws_' || i % 50, 'c', 'webhook', 'https://h.test', 'service', 's',
+    'fired,resolved', 0, i FROM generate_series(0, 199) i;
+INSERT INTO outbox SELECT 'evt_' || i, 'chn_' || i % 200, 'ws_' || i % 50, 'fired', 'alr_' || i, i,
+    CASE WHEN i < 4900 THEN 'delivered' ELSE 'pending' END, 1, CASE WHEN i >= 4900 THEN i END, i, 200, NULL, NULL
+    FROM generate_series(0, 4999) i;
 ANALYZE;
 """
 
