@@ -142,7 +142,7 @@ def _parameters(route: Route, schemas: _Schemas) -> list[Schema]:
         name = ".".join(variable.field_path)
         field = request.field_path(route.method.input_type, variable.field_path)[-1]
         params.append(_described({"name": name, "in": "path", "required": True, "schema": {"type": "string"}}, field))
-    bound = frozenset(v.field_path for v in route.template.variables)
+    bound = request.bound_fields(route, (v.field_path for v in route.template.variables))
     for qf in request.documented_query_fields(route.method.input_type, bound):
         schema = {"type": "array", "items": scalar_schema(qf.leaf)} if qf.repeated else scalar_schema(qf.leaf)
         param = {"name": qf.name, "in": "query", "required": False, "schema": schema}
@@ -205,9 +205,50 @@ def _operation(route: Route, schemas: _Schemas, operation_id: str) -> Schema:
             },
         },
     }
+    if route.body:
+        operation["requestBody"] = _request_body(route)
     if jsonmap.allow_query_token(route.method):
         operation["security"] = [{"bearer": []}, {"queryToken": []}, {"cookieToken": []}]
     return _described(operation, route.method)
+
+
+def _request_body(route: Route) -> Schema:
+    """The JSON body of a ``body`` rule: the request's fields the path does not set (``*``), or the named field's
+    message. Output-only fields are accepted (and ignored by the service); none is required (the service names a
+    missing one)."""
+    message = route.method.input_type
+    if route.body == "*":
+        path = {v.field_path[0] for v in route.template.variables}
+        schema = _input_schema(message, skip=path)
+    else:
+        field = request.field_path(message, tuple(route.body.split(".")))[-1]
+        schema = _described(_input_schema(field.message_type), field)
+    return {"required": route.body != "*", "content": {"application/json": {"schema": schema}}}
+
+
+def _input_schema(message: descriptor.Descriptor, skip: Iterable[str] = (), depth: int = 0) -> Schema:
+    properties = {
+        jsonmap.json_name(f): _described(_input_field(f, depth), f) for f in message.fields if f.name not in set(skip)
+    }
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+def _input_field(field: FD, depth: int) -> Schema:
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        return {
+            "type": "object",
+            "additionalProperties": _input_value(field.message_type.fields_by_name["value"], depth),
+        }
+    value = _input_value(field, depth)
+    return {"type": "array", "items": value} if field.is_repeated else value
+
+
+def _input_value(field: FD, depth: int) -> Schema:
+    if field.type != FD.TYPE_MESSAGE or field.message_type.full_name == jsonmap.TIMESTAMP:
+        return scalar_schema(field)
+    if field.message_type.full_name.startswith("google.protobuf.") or depth >= 8:
+        return {}
+    return _input_schema(field.message_type, depth=depth + 1)
 
 
 def _openapi_path(route: Route) -> str:

@@ -196,7 +196,7 @@ def query_fields(message: descriptor.Descriptor, bound: frozenset[tuple[str, ...
     names: dict[str, QueryField] = {}
     for path in _walk(message, (), 0):
         proto_path = tuple(f.name for f in path)
-        if proto_path in bound:
+        if any(proto_path[:depth] in bound for depth in range(1, len(proto_path) + 1)):
             continue
         qf = QueryField(".".join(jsonmap.json_name(f) for f in path), path)
         names[qf.name] = qf
@@ -267,14 +267,14 @@ def build(
     for names, text in path_params.items():
         path = field_path(descriptor_, names)
         _assign(request, path, _display(path), text)
-    fields = query_fields(descriptor_, frozenset(path_params))
+    fields = query_fields(descriptor_, bound_fields(route, path_params))
     seen: set[str] = set()
     for name, text in query:
         if name in system_params:
             continue
         qf = fields.get(name)
         if qf is None:
-            raise _unknown(name, descriptor_, path_params)
+            raise _unknown(name, descriptor_, path_params, bound_fields(route, path_params))
         if qf.name in seen and not qf.repeated:
             raise invalid_argument(qf.name, "given more than once; it takes a single value")
         seen.add(qf.name)
@@ -292,10 +292,25 @@ def _assign(request: Message, path: tuple[FD, ...], name: str, text: str) -> Non
         raise invalid_argument(name, str(error)) from None
 
 
-def _unknown(name: str, message: descriptor.Descriptor, path_params: Mapping[tuple[str, ...], str]) -> ApiError:
+def bound_fields(route: Route, path_params: Iterable[tuple[str, ...]]) -> frozenset[tuple[str, ...]]:
+    """The request fields the path and the body set (``body: "*"``: every field), which no query parameter may."""
+    bound = set(path_params)
+    if route.body == "*":
+        bound.update((f.name,) for f in route.method.input_type.fields)
+    elif route.body:
+        bound.add(tuple(route.body.split(".")))
+    return frozenset(bound)
+
+
+def _unknown(
+    name: str,
+    message: descriptor.Descriptor,
+    path_params: Mapping[tuple[str, ...], str],
+    bound: frozenset[tuple[str, ...]],
+) -> ApiError:
     if name.split(".")[0] in {n for names in path_params for n in (names[0], _camel(names[0]))}:
         return invalid_argument(name, "is set by the URL path and cannot be given as a query parameter")
-    allowed = [qf.name for qf in documented_query_fields(message, frozenset(path_params))]
+    allowed = [qf.name for qf in documented_query_fields(message, bound)]
     listed = ", ".join(allowed) if allowed else "none"
     return invalid_argument(name, f"unknown query parameter; this endpoint accepts: {listed}")
 

@@ -77,3 +77,22 @@ def timestamp_ns(field: str, value: timestamp_pb2.Timestamp) -> int:
     if not 0 <= value.seconds <= _MAX_SECONDS:
         raise InvalidArgument(field, "must be between 1970-01-01T00:00:00Z and 2262-04-11T23:47:15Z")
     return value.seconds * _NS_PER_S + value.nanos
+
+
+def max_length(field: str, value: str, maximum: int) -> str:
+    """``value`` when it has at most ``maximum`` characters, else InvalidArgument naming ``field``."""
+    if len(value) > maximum:
+        raise InvalidArgument(field, f"must be at most {maximum} characters, got {len(value)}")
+    return value
+
+
+def enum_list(field: str, values: Iterable[int], enum: EnumDescriptor) -> list[int]:
+    """Known, non-zero enum numbers without repeats, in the order given."""
+    checked: list[int] = []
+    for value in values:
+        require_enum(field, value, enum)
+        if value in checked:
+            name = enum.values_by_number[value].GetOptions().Extensions[json_pb2.json_value]
+            raise InvalidArgument(field, f"{name!r} is listed twice; list each value once")
+        checked.append(value)
+    return checked

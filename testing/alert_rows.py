@@ -1,4 +1,5 @@
-"""Alerts written straight into a server's SQLite file, with the columns of migration 0001.
+"""Alerts written straight into a server's SQLite file, with the columns of migration 0001 (and, when asked for,
+the lifecycle columns of migration 0008).
 
 The rules engine that fires alerts needs Prometheus breaches over time; the edge tests and benchmark only
 need alert rows, so they insert them the way the engine's store does (one open alert per app and type).
@@ -22,24 +23,44 @@ def insert_alert(
     message: str = "Memory usage exceeded 80% threshold",
     triggered_ns: int | None = None,
     resolved_ns: int | None = None,
+    **lifecycle: str | int,
 ) -> None:
+    """``lifecycle``: values of migration 0008's columns (``silence_id``, ``held_until_ns``, ``notified_ns``…)."""
+    unknown = set(lifecycle) - set(LIFECYCLE_COLUMNS)
+    assert not unknown, f"not a lifecycle column of alerts: {sorted(unknown)}"
+    columns = ("id", "workspace_id", "app_id", "type", "severity", "message", "triggered_ns", "resolved_ns")
+    columns += ("resolved_by", *lifecycle)
+    values = (
+        alert_id,
+        workspace_id,
+        app_id,
+        alert_type,
+        severity,
+        message,
+        triggered_ns if triggered_ns is not None else time.time_ns(),
+        resolved_ns,
+        None if resolved_ns is None else "recovery",
+        *lifecycle.values(),
+    )
     with sqlite3.connect(db, timeout=10) as connection:
         connection.execute(
-            "INSERT INTO alerts (id, workspace_id, app_id, type, severity, message, triggered_ns, resolved_ns,"
-            " resolved_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                alert_id,
-                workspace_id,
-                app_id,
-                alert_type,
-                severity,
-                message,
-                triggered_ns if triggered_ns is not None else time.time_ns(),
-                resolved_ns,
-                None if resolved_ns is None else "recovery",
-            ),
+            f"INSERT INTO alerts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            values,
         )
     connection.close()
+
+
+# Migration 0008's columns of an alert (its lifecycle), which insert_alert takes by name.
+LIFECYCLE_COLUMNS = (
+    "resolved_by_key",
+    "acknowledged_ns",
+    "acknowledged_by",
+    "ack_note",
+    "ack_until_ns",
+    "silence_id",
+    "held_until_ns",
+    "notified_ns",
+)
 
 
 ALERT_TYPES = ("high_cpu", "high_memory", "high_error_rate", "high_latency")

@@ -1,4 +1,4 @@
-"""Alerts: listing and resolving (ListAlerts, ResolveAlert)."""
+"""Alerts: listing, resolving and acknowledging (ListAlerts, ResolveAlert, AcknowledgeAlert)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,23 @@ from server.states import AlertSeverity, AlertType, ResolvedBy
 from server.store import Store
 from server.store.records import Alert
 
-# The proto's numbers of the states, looked up once: ListAlerts converts two per alert.
+# The proto's numbers of the states, looked up once: ListAlerts converts a few per alert.
 _TYPES = {kind: enum_from_json(pb.AlertType.DESCRIPTOR, kind) for kind in AlertType}
 _SEVERITIES = {severity: enum_from_json(pb.AlertSeverity.DESCRIPTOR, severity) for severity in AlertSeverity}
+_RESOLVERS = {by: enum_from_json(pb.AlertResolution.DESCRIPTOR, by) for by in ResolvedBy}
 
 
-def alert_message(alert: Alert, app_name: str) -> pb.Alert:
+def alert_message(alert: Alert, app_name: str, now: int | None = None) -> pb.Alert:
+    """The Alert message of ``alert``; ``acknowledged`` tells whether its acknowledgement is in effect at ``now``
+    (the current time when None)."""
     message = pb.Alert()
-    _fill(message, alert, app_name)
+    _fill(message, alert, app_name, now_ns() if now is None else now)
     return message
 
 
-def _fill(message: pb.Alert, alert: Alert, app_name: str) -> None:
+def _fill(message: pb.Alert, alert: Alert, app_name: str, now: int) -> None:
     """Writes ``alert`` into an empty message: in place, so that a listing's messages are built inside the reply
-    (a message handed to a constructor is copied)."""
+    (a message handed to a constructor is copied). Fields left unset render as null."""
     message.id = alert.id
     message.app_id = alert.app_id
     message.app_name = app_name
@@ -31,14 +34,42 @@ def _fill(message: pb.Alert, alert: Alert, app_name: str) -> None:
     message.message = alert.message
     triggered = message.triggered_at  # set in place: a Timestamp handed over would be copied
     triggered.seconds, triggered.nanos = divmod(alert.triggered_ns, NS_PER_S)
-    if alert.resolved_ns is not None:  # unset otherwise: renders as null
+    if alert.resolved_ns is not None:
         resolved = message.resolved_at
         resolved.seconds, resolved.nanos = divmod(alert.resolved_ns, NS_PER_S)
         message.resolved = True
+    if alert.resolved_by is not None:
+        message.resolved_by = _RESOLVERS[alert.resolved_by]  # type: ignore[assignment]
+    if alert.resolved_by_key is not None:
+        message.resolved_by_key_id = alert.resolved_by_key
+    if alert.acknowledged_ns is not None:
+        _fill_acknowledgement(message, alert, alert.acknowledged_ns, now)
+    if alert.silence_id is not None:
+        message.silence_id = alert.silence_id
+    if alert.held_until_ns is not None:
+        message.held_for_deploy = True
+        held = message.held_until
+        held.seconds, held.nanos = divmod(alert.held_until_ns, NS_PER_S)
+    if alert.notified_ns is not None:
+        notified = message.notified_at
+        notified.seconds, notified.nanos = divmod(alert.notified_ns, NS_PER_S)
+
+
+def _fill_acknowledgement(message: pb.Alert, alert: Alert, acknowledged_ns: int, now: int) -> None:
+    at = message.acknowledged_at
+    at.seconds, at.nanos = divmod(acknowledged_ns, NS_PER_S)
+    message.acknowledged = alert.ack_until_ns is None or now < alert.ack_until_ns
+    if alert.acknowledged_by is not None:
+        message.acknowledged_by_key_id = alert.acknowledged_by
+    if alert.ack_note:  # "" is no note: null
+        message.acknowledgement_note = alert.ack_note
+    if alert.ack_until_ns is not None:
+        until = message.acknowledged_until
+        until.seconds, until.nanos = divmod(alert.ack_until_ns, NS_PER_S)
 
 
 class AlertBook:
-    """The workspace-facing side of alerts: read the history, resolve by hand."""
+    """The workspace-facing side of alerts: read the history, resolve and acknowledge by hand."""
 
     def __init__(self, store: Store):
         self._store = store
@@ -51,15 +82,38 @@ class AlertBook:
         )
         reply = pb.ListAlertsResponse()
         add = reply.alerts.add
+        now = now_ns()
         for alert, app_name in named:
-            _fill(add(), alert, app_name)
+            _fill(add(), alert, app_name, now)
         return reply
 
-    async def resolve(self, workspace_id: str, alert_id: str) -> pb.Alert:
+    async def resolve(self, workspace_id: str, alert_id: str, by_key: str) -> pb.Alert:
+        """Resolves the alert by hand, recording the API key ``by_key``; a resolved alert is returned unchanged."""
+        alert = await self._existing(workspace_id, alert_id)
+        now = now_ns()
+        if alert.resolved_ns is None:
+            alert = (
+                await self._store.resolve_alert(workspace_id, alert_id, now, by=ResolvedBy.MANUAL, by_key=by_key)
+                or alert
+            )
+        return await self._message(workspace_id, alert, now)
+
+    async def acknowledge(
+        self, workspace_id: str, alert_id: str, key_id: str, note: str, until_ns: int | None
+    ) -> pb.Alert:
+        """Acknowledges an open alert whose acknowledgement is not in effect; otherwise returns it unchanged."""
+        alert = await self._existing(workspace_id, alert_id)
+        now = now_ns()
+        if alert.resolved_ns is None and not alert.acknowledged_at(now):
+            alert = await self._store.acknowledge_alert(workspace_id, alert_id, now, key_id, note, until_ns) or alert
+        return await self._message(workspace_id, alert, now)
+
+    async def _existing(self, workspace_id: str, alert_id: str) -> Alert:
         alert = await self._store.get_alert(workspace_id, alert_id)
         if alert is None:
             raise NotFound("alert", alert_id)
-        if alert.resolved_ns is None:
-            alert = await self._store.resolve_alert(workspace_id, alert_id, now_ns(), by=ResolvedBy.MANUAL) or alert
+        return alert
+
+    async def _message(self, workspace_id: str, alert: Alert, now: int) -> pb.Alert:
         app = await self._store.get_app(workspace_id, alert.app_id)
-        return alert_message(alert, app.name if app else "")
+        return alert_message(alert, app.name if app else "", now)

@@ -14,22 +14,30 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeVar
 
 import grpc
+from google.protobuf import timestamp_pb2
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from dooor.monitoring.v1 import monitoring_pb2_grpc
 from server import validation
 from server.alerts.book import AlertBook
+from server.alerts.silences import Silences
 from server.api import rpc
 from server.api.auth import Authenticator
 from server.api.ratelimit import KeyRateLimiter
-from server.errors import NotFound, ResourceExhausted, ServiceError, Unauthenticated, Unimplemented
+from server.config import NotifySettings
+from server.convert import enum_to_json, now_ns
+from server.errors import InvalidArgument, NotFound, ResourceExhausted, ServiceError, Unauthenticated, Unimplemented
+from server.notify.channels import Channels, delivery_message
+from server.states import DeliveryStatus, SilenceState
 from server.store import Store
-from server.store.records import ApiKey, App
+from server.store.records import ApiKey, App, Channel, Delivery
 
 log = logging.getLogger("server.api.monitoring")
 
 # How long a stream's client gets to take the end message before the call is closed without it.
 END_GRACE_S = 2.0
+# AcknowledgeAlert's note: at most this many characters.
+MAX_NOTE = 1024
 
 
 # What a metrics capability makes of a request once validated (its own type: api does not import metrics).
@@ -73,6 +81,11 @@ class OverviewReader(Protocol):
     async def overview(self, workspace_id: str) -> pb.GetWorkspaceOverviewResponse: ...
 
 
+class ChannelTester(Protocol):
+    # Sends a `test` event to the channel once (no retries) and returns the delivery as recorded in its log.
+    async def send_test(self, channel: Channel, now_ns: int) -> Delivery: ...
+
+
 @dataclasses.dataclass
 class Capabilities:
     """What answers each RPC. ``None`` means not wired yet: the RPC answers UNIMPLEMENTED."""
@@ -97,11 +110,26 @@ def _wired(capability: C | None, what: str) -> C:
 
 
 class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
-    def __init__(self, store: Store, auth: Authenticator, capabilities: Capabilities):
+    """``notify``: the caps and destination rule of silences and channels; ``tester``: what sends
+    TestNotificationChannel's event (None: that call answers UNIMPLEMENTED)."""
+
+    def __init__(
+        self,
+        store: Store,
+        auth: Authenticator,
+        capabilities: Capabilities,
+        *,
+        notify: NotifySettings | None = None,
+        tester: ChannelTester | None = None,
+    ):
         self._store = store
         self._auth = auth
         self._cap = capabilities
         self._alerts = AlertBook(store)
+        notify = notify or NotifySettings()
+        self._silences = Silences(store, notify)
+        self._channels = Channels(store, notify)
+        self._tester = tester
 
     async def _key(self, context: grpc.aio.ServicerContext) -> ApiKey:
         """The caller's API key, once it is authenticated and has a token left in its bucket."""
@@ -227,7 +255,125 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         key = await self._key(context)
         workspace_id = self._workspace(key, request.workspace_id)
         alert_id = validation.require_id("alert_id", request.alert_id)
-        return await self._alerts.resolve(workspace_id, alert_id)
+        return await self._alerts.resolve(workspace_id, alert_id, key.id)
+
+    @rpc.unary
+    async def AcknowledgeAlert(
+        self, request: pb.AcknowledgeAlertRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Alert:
+        key = await self._key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        alert_id = validation.require_id("alert_id", request.alert_id)
+        note = validation.max_length("note", request.note, MAX_NOTE)
+        until = _future_ns("until", request.until) if request.HasField("until") else None
+        return await self._alerts.acknowledge(workspace_id, alert_id, key.id, note, until)
+
+    @rpc.unary
+    async def CreateSilence(self, request: pb.CreateSilenceRequest, context: grpc.aio.ServicerContext) -> pb.Silence:
+        key = await self._key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        return await self._silences.create(workspace_id, key.id, request.silence)
+
+    @rpc.unary
+    async def ListSilences(
+        self, request: pb.ListSilencesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSilencesResponse:
+        key = await self._key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        limit = validation.limit("limit", request.limit, default=100, maximum=500)
+        state = None
+        if request.HasField("state"):
+            number = validation.require_enum("state", request.state, pb.SilenceState.DESCRIPTOR)
+            state = SilenceState(enum_to_json(pb.SilenceState.DESCRIPTOR, number))
+        return await self._silences.list(workspace_id, state=state, limit=limit)
+
+    @rpc.unary
+    async def GetSilence(self, request: pb.GetSilenceRequest, context: grpc.aio.ServicerContext) -> pb.Silence:
+        key = await self._key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        silence_id = validation.require_id("silence_id", request.silence_id)
+        return await self._silences.get(workspace_id, silence_id)
+
+    @rpc.unary
+    async def UpdateSilence(self, request: pb.UpdateSilenceRequest, context: grpc.aio.ServicerContext) -> pb.Silence:
+        key = await self._key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        silence_id = validation.require_id("silence_id", request.silence_id)
+        return await self._silences.update(workspace_id, silence_id, request.silence)
+
+    @rpc.unary
+    async def ExpireSilence(self, request: pb.ExpireSilenceRequest, context: grpc.aio.ServicerContext) -> pb.Silence:
+        key = await self._key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        silence_id = validation.require_id("silence_id", request.silence_id)
+        return await self._silences.expire(workspace_id, silence_id)
+
+    @rpc.unary
+    async def CreateNotificationChannel(
+        self, request: pb.CreateNotificationChannelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.NotificationChannel:
+        key = await self._key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        return await self._channels.create(workspace_id, request.channel)
+
+    @rpc.unary
+    async def ListNotificationChannels(
+        self, request: pb.ListNotificationChannelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListNotificationChannelsResponse:
+        key = await self._key(context)
+        workspace_id = self._workspace(key, request.workspace_id)
+        return await self._channels.list(workspace_id)
+
+    @rpc.unary
+    async def GetNotificationChannel(
+        self, request: pb.GetNotificationChannelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.NotificationChannel:
+        key = await self._key(context)
+        workspace_id, channel_id = self._channel_ids(key, request)
+        return await self._channels.get(workspace_id, channel_id)
+
+    @rpc.unary
+    async def UpdateNotificationChannel(
+        self, request: pb.UpdateNotificationChannelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.NotificationChannel:
+        key = await self._key(context)
+        workspace_id, channel_id = self._channel_ids(key, request)
+        return await self._channels.update(workspace_id, channel_id, request.channel)
+
+    @rpc.unary
+    async def DeleteNotificationChannel(
+        self, request: pb.DeleteNotificationChannelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteNotificationChannelResponse:
+        key = await self._key(context)
+        workspace_id, channel_id = self._channel_ids(key, request)
+        return await self._channels.delete(workspace_id, channel_id)
+
+    @rpc.unary
+    async def TestNotificationChannel(
+        self, request: pb.TestNotificationChannelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Delivery:
+        key = await self._key(context)
+        workspace_id, channel_id = self._channel_ids(key, request)
+        channel = await self._channels.record(workspace_id, channel_id)
+        tester = _wired(self._tester, "TestNotificationChannel (the notification sender)")
+        return delivery_message(await tester.send_test(channel, now_ns()))
+
+    @rpc.unary
+    async def ListDeliveries(
+        self, request: pb.ListDeliveriesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListDeliveriesResponse:
+        key = await self._key(context)
+        workspace_id, channel_id = self._channel_ids(key, request)
+        limit = validation.limit("limit", request.limit, default=50, maximum=500)
+        status = None
+        if request.HasField("status"):
+            number = validation.require_enum("status", request.status, pb.DeliveryStatus.DESCRIPTOR)
+            status = DeliveryStatus(enum_to_json(pb.DeliveryStatus.DESCRIPTOR, number))
+        return await self._channels.deliveries(workspace_id, channel_id, status=status, limit=limit)
+
+    def _channel_ids(self, key: ApiKey, request: _ChannelRequest) -> tuple[str, str]:
+        workspace_id = self._workspace(key, request.workspace_id)
+        return workspace_id, validation.require_id("channel_id", request.channel_id)
 
 
 class StreamCaller:
@@ -310,3 +456,16 @@ async def _send_status(context: grpc.aio.ServicerContext, status: grpc.Status) -
 class _AppRequest(Protocol):
     workspace_id: str
     app_id: str
+
+
+class _ChannelRequest(Protocol):
+    workspace_id: str
+    channel_id: str
+
+
+def _future_ns(field: str, value: timestamp_pb2.Timestamp) -> int:
+    """A request's time that must be in the future, as nanoseconds."""
+    ns = validation.timestamp_ns(field, value)
+    if ns <= now_ns():
+        raise InvalidArgument(field, "must be in the future")
+    return ns

@@ -11,7 +11,25 @@ from typing import Any
 
 CONTRACT = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "contract" / "monitoring-api.txt"
 # Annotated methods beyond the documented contract (additions: the contract's calls and JSON stay as documented).
-ADDITIONS = frozenset({"ListWorkspaceApps", "GetAppHealthHistory"})
+ADDITIONS = frozenset(
+    {
+        "ListWorkspaceApps",
+        "GetAppHealthHistory",
+        "AcknowledgeAlert",
+        "CreateSilence",
+        "ListSilences",
+        "GetSilence",
+        "UpdateSilence",
+        "ExpireSilence",
+        "CreateNotificationChannel",
+        "ListNotificationChannels",
+        "GetNotificationChannel",
+        "UpdateNotificationChannel",
+        "DeleteNotificationChannel",
+        "TestNotificationChannel",
+        "ListDeliveries",
+    }
+)
 _RESPONSE = re.compile(r"\nResponse\n")
 _CURL = re.compile(r'curl (?:-N )?-X (GET|PATCH|POST|PUT|DELETE) "https://[^/"]+(/api/v1/[^"?]+)\??([^"]*)"')
 

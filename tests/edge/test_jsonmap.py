@@ -124,12 +124,29 @@ BUILDERS: dict[str, Callable[[], Message]] = {
     "ResolveAlert": lambda: alert(resolved=True, resolved_at=ts("2025-01-20T14:10:00Z")),
 }
 
+# The Alert's fields 10 to 20: its lifecycle (who resolved it, acknowledgement, silence, deploy hold, release to
+# the channels), documented in monitoring.proto as additions.
+ALERT_ADDITIONS = (
+    "resolvedBy",
+    "resolvedByKeyId",
+    "acknowledged",
+    "acknowledgedAt",
+    "acknowledgedByKeyId",
+    "acknowledgementNote",
+    "acknowledgedUntil",
+    "silenceId",
+    "heldForDeploy",
+    "heldUntil",
+    "notifiedAt",
+)
+
 # Keys the service adds to the contract's examples, on purpose (see docs/edge.md).
 EXTRA = {
     # Why the status is what it is; documented in monitoring.proto as an addition.
     "GetAppHealth": frozenset({"$.reasons"}),
+    "ListAlerts": frozenset(f"$[0].{key}" for key in ALERT_ADDITIONS),
     # The contract's Resolve example omits appName although List Alerts shows it for the same Alert.
-    "ResolveAlert": frozenset({"$.appName"}),
+    "ResolveAlert": frozenset({"$.appName", *(f"$.{key}" for key in ALERT_ADDITIONS)}),
 }
 
 

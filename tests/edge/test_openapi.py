@@ -203,3 +203,22 @@ def test_every_enum_value_is_described() -> None:
         strings = [value for value in prop["enum"] if value is not None]
         assert [line.split("`")[1] for line in listed] == strings
         assert all(not line.endswith(": ") for line in listed), prop["description"]
+
+
+def test_a_body_rule_documents_its_body_and_offers_no_query_parameter_for_it() -> None:
+    silences = DOC["paths"]["/api/v1/workspaces/{workspace_id}/monitoring/silences"]
+    create = silences["post"]
+    assert [p["name"] for p in create["parameters"] if p["in"] == "query"] == []
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert {"appId", "alertTypes", "startsAt", "endsAt", "comment"} <= set(body["properties"])
+    assert body["properties"]["alertTypes"]["items"]["enum"] == [
+        "high_cpu",
+        "high_memory",
+        "high_error_rate",
+        "high_latency",
+    ]
+    assert "requestBody" not in silences["get"]
+    acknowledge = DOC["paths"]["/api/v1/workspaces/{workspace_id}/monitoring/alerts/{alert_id}/acknowledge"]["post"]
+    ack_body = acknowledge["requestBody"]["content"]["application/json"]["schema"]
+    assert set(ack_body["properties"]) == {"note", "until"}  # body "*": the fields the path does not set
+    assert [p["name"] for p in acknowledge["parameters"] if p["in"] == "query"] == []

@@ -168,3 +168,14 @@ def test_a_leap_day_and_a_leap_second_are_valid_timestamps() -> None:
     assert request.parse_timestamp("2024-02-29T00:00:00Z").seconds == 1709164800
     assert request.parse_timestamp("2016-12-31T23:59:60Z").seconds == 1483228800
     assert request.parse_timestamp("2025-01-20T10:00:00-23:59").seconds == 1737453540
+
+
+def test_a_field_the_body_sets_is_no_query_parameter() -> None:
+    silences = "/api/v1/workspaces/ws_1/monitoring/silences"
+    got = build("POST", silences, body=json.dumps({"comment": "why", "alertTypes": ["high_cpu"]}).encode())
+    assert got == pb.CreateSilenceRequest(
+        workspace_id="ws_1", silence=pb.Silence(comment="why", alert_types=[pb.ALERT_TYPE_HIGH_CPU])
+    )
+    assert violation(rejected("POST", f"{silences}?silence.comment=x")).field == "silence.comment"
+    ack = "/api/v1/workspaces/ws_1/monitoring/alerts/alr_1/acknowledge"
+    assert violation(rejected("POST", f"{ack}?note=x", body=b"{}")).field == "note"

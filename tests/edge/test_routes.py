@@ -24,6 +24,20 @@ def test_every_annotated_method_of_the_contract_has_exactly_its_route() -> None:
         ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/apps"): "ListWorkspaceApps",  # an addition
         ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/alerts"): "ListAlerts",
         ("PATCH", "/api/v1/workspaces/{workspace_id}/monitoring/alerts/{alert_id}/resolve"): "ResolveAlert",
+        # Additions: acknowledgements, silences, notification channels and their delivery logs.
+        ("POST", "/api/v1/workspaces/{workspace_id}/monitoring/alerts/{alert_id}/acknowledge"): "AcknowledgeAlert",
+        ("POST", "/api/v1/workspaces/{workspace_id}/monitoring/silences"): "CreateSilence",
+        ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/silences"): "ListSilences",
+        ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/silences/{silence_id}"): "GetSilence",
+        ("PATCH", "/api/v1/workspaces/{workspace_id}/monitoring/silences/{silence_id}"): "UpdateSilence",
+        ("DELETE", "/api/v1/workspaces/{workspace_id}/monitoring/silences/{silence_id}"): "ExpireSilence",
+        ("POST", "/api/v1/workspaces/{workspace_id}/monitoring/channels"): "CreateNotificationChannel",
+        ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/channels"): "ListNotificationChannels",
+        ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/channels/{channel_id}"): "GetNotificationChannel",
+        ("PATCH", "/api/v1/workspaces/{workspace_id}/monitoring/channels/{channel_id}"): "UpdateNotificationChannel",
+        ("DELETE", "/api/v1/workspaces/{workspace_id}/monitoring/channels/{channel_id}"): "DeleteNotificationChannel",
+        ("POST", "/api/v1/workspaces/{workspace_id}/monitoring/channels/{channel_id}/test"): "TestNotificationChannel",
+        ("GET", "/api/v1/workspaces/{workspace_id}/monitoring/channels/{channel_id}/deliveries"): "ListDeliveries",
     }
     # PlatformService has no google.api.http annotation: it is not exposed over REST.
     assert {r.method.containing_service.name for r in ROUTER.routes} == {"MonitoringService"}

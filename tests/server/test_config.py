@@ -10,7 +10,15 @@ import pytest
 
 from server import config
 from server.alerts.thresholds import BUILT_IN, Thresholds
-from server.config import AlertSettings, ApiSettings, ConfigError, CostSettings, HealthSettings, LokiSettings
+from server.config import (
+    AlertSettings,
+    ApiSettings,
+    ConfigError,
+    CostSettings,
+    HealthSettings,
+    LokiSettings,
+    NotifySettings,
+)
 from server.metrics.promql import (
     ALERT_TEMPLATES,
     COST_TEMPLATES,
@@ -60,6 +68,7 @@ def test_no_tables_give_the_documented_defaults() -> None:
         "cost": CostSettings(),
         "loki": LokiSettings(),
         "api": ApiSettings(),
+        "notify": NotifySettings(),
     }
     assert (AlertSettings().resolution_s, dict(AlertSettings().defaults)) == (15, dict(BUILT_IN))
     assert CostSettings() == CostSettings(0.01, 0.005, 15.0)
@@ -299,3 +308,18 @@ def test_help_names_the_file_variables() -> None:
     shown = config.parser().format_help()
     for variable in ("MONITORING_ADMIN_TOKEN_FILE", "MONITORING_TOKEN_SECRET_FILE", "MONITORING_DB_FILE"):
         assert variable in shown
+
+
+def test_notify_settings_are_read_and_checked() -> None:
+    tables = {"notify": {"poll_s": 0.2, "allow_private_destinations": True}, "alerts": {"deploy_hold_s": 0}}
+    settings = config.from_tables(tables)
+    assert settings["notify"].poll_s == 0.2 and settings["notify"].allow_private_destinations
+    assert settings["alerts"].deploy_hold_s == 0
+    with pytest.raises(ConfigError, match=r"\[notify\] retry_max_s: must be at least retry_initial_s"):
+        config.from_tables({"notify": {"retry_initial_s": 10, "retry_max_s": 1}})
+    with pytest.raises(ConfigError, match=r"\[notify\] allow_private_destinations: must be true or false"):
+        config.from_tables({"notify": {"allow_private_destinations": "yes"}})
+    with pytest.raises(ConfigError, match=r"\[notify\]: unknown keys \['pol_s'\]"):
+        config.from_tables({"notify": {"pol_s": 1}})
+    with pytest.raises(ConfigError, match=r"\[alerts\] deploy_hold_s"):
+        config.from_tables({"alerts": {"deploy_hold_s": -1}})
