@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the suite and `make run` need, when missing:
 #   prometheus  (+ promtool) the real metrics backend, for the tests and `make run`
+#   prometheus-alertmanager  the real Alertmanager the notification tests push alerts to (testing/alertmanager.py)
 #   wrk         the HTTP load generator of the edge benchmark
 #   chromium    the browser of the web console's tests, `make screenshots` and the edge's EventSource test (headless)
 #   postgresql  the server binaries (initdb, pg_ctl) of the PostgreSQL store tests' throwaway cluster
@@ -9,7 +10,7 @@
 # Usage: system-deps.sh [PACKAGE ...]   (no argument: all of them)
 set -euo pipefail
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(prometheus wrk chromium postgresql openssl)
+[ ${#wanted[@]} -eq 0 ] && wanted=(prometheus prometheus-alertmanager wrk chromium postgresql openssl)
 
 # initdb is not on PATH on Debian: it lives in /usr/lib/postgresql/<major>/bin (testing/postgres.py looks there).
 have_initdb() {

@@ -43,6 +43,7 @@ from server.metrics.health import HealthRecorder, HealthService, UptimeHistory
 from server.metrics.history import HealthHistory
 from server.metrics.overview import WorkspaceOverview
 from server.metrics.prometheus import clients as prometheus_clients
+from server.notify.sender import Notifier
 from server.store import Store, open_store
 from server.store.records import Fence
 
@@ -108,6 +109,16 @@ class Runtime:
             await close()
 
 
+async def _term(evaluation: Awaitable[None], notifier: Notifier) -> None:
+    """One lease term's work: the evaluator and the sender; either failing (LeaseLost, say) ends both."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(evaluation, name="evaluator")
+            group.create_task(notifier.run(), name="notifier")
+    finally:
+        await notifier.close()
+
+
 def wire(config: Config, store: Store, runtime: Runtime, replica_id: str) -> tuple[Capabilities, Leadership]:
     """Builds the capabilities from the config. Each backend client is created once and shared.
 
@@ -131,7 +142,8 @@ def wire(config: Config, store: Store, runtime: Runtime, replica_id: str) -> tup
         evaluator = Evaluator(
             store, prometheus, queries, tick_listeners, interval_s=config.eval_interval_s, fence=fence
         )
-        return evaluator.run()
+        # The outbox's sender runs beside the evaluator, under the same lease: one sender per database.
+        return _term(evaluator.run(), Notifier(store, config.notify, fence))
 
     # One evaluation interval (at least 1 s): a leader that dies is replaced within 4/3 of an interval.
     leadership = Leadership(store, replica_id, evaluate, ttl_s=max(config.eval_interval_s, 1.0))
@@ -168,7 +180,10 @@ async def serve(
     try:
         authenticator = Authenticator(store, config.admin_token, key_cache_s=config.api.key_cache_s)
         capabilities, leadership = wire(config, store, runtime, new_replica_id())
-        monitoring = MonitoringServicer(store, authenticator, capabilities)
+        # Test sends go out from whichever process serves the call, not only the lease holder's sender.
+        tester = Notifier(store, config.notify)
+        runtime.closers.append(tester.close)
+        monitoring = MonitoringServicer(store, authenticator, capabilities, notify=config.notify, tester=tester)
         platform = PlatformServicer(store, authenticator, config.alerts.defaults, leadership.view)
         options = (*_SERVER_OPTIONS, *(server_options or ()))
         if config.admin_addr:  # the tenants' port does not offer PlatformService at all
