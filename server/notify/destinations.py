@@ -15,6 +15,8 @@ import ipaddress
 import socket
 import urllib.parse
 
+import httpx
+
 from server.errors import InvalidArgument
 
 MAX_URL_LENGTH = 2048
@@ -32,7 +34,8 @@ def check_url(url: str, *, field: str, allow_private: bool) -> str:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number in 0..65535
-    except ValueError as error:
+        httpx.URL(url).host  # noqa: B018 - read as the sender will: an invalid A-label (xn--zz) fails here
+    except (ValueError, httpx.InvalidURL) as error:
         raise InvalidArgument(field, f"must be {_ALLOWED}") from error
     if parts.scheme.lower() not in _SCHEMES or not host:
         raise InvalidArgument(field, f"must be {_ALLOWED}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import logging
 import ssl
@@ -144,8 +145,15 @@ class Notifier:
         _raise_lease_lost(results)
         for item, result in zip(due, results, strict=True):
             if isinstance(result, BaseException):
-                log.error("delivery %s: the attempt was not recorded", item.delivery.id, exc_info=result)
+                log.error("delivery %s: the attempt failed unexpectedly", item.delivery.id, exc_info=result)
+                await self._record_unexpected(item.delivery)
         return len(due)
+
+    async def _record_unexpected(self, delivery: Delivery) -> None:
+        """Backs a delivery whose attempt raised off like any failure, so that it never stays at the head of the
+        queue (earliest due first) and starves the others; it is given up in time like any other."""
+        with contextlib.suppress(Exception):
+            await self._record(delivery, self._clock(), _Outcome(None, error="internal error"), b"")
 
     async def send_test(self, channel: Channel, now_ns: int) -> Delivery:
         """TestNotificationChannel: queues a `test` event, attempts it once now, records the outcome (delivered
@@ -222,7 +230,10 @@ class Notifier:
 
     async def _post(self, channel: Channel, event_id: str, body: bytes) -> _Outcome:
         url, headers = _request(channel, event_id, body, self._clock())
-        reason = await refused_reason(url, allow_private=self._settings.allow_private_destinations)
+        try:
+            reason = await refused_reason(url, allow_private=self._settings.allow_private_destinations)
+        except (ValueError, httpx.InvalidURL):  # a URL stored before check_url refused its kind
+            return _Outcome(None, error="invalid URL", final=True)
         if reason is not None:
             return _Outcome(None, error=reason, final=True)
         try:
@@ -236,6 +247,8 @@ class Notifier:
             return _Outcome(None, error=f"timed out after {self._settings.timeout_s:g} s")
         except httpx.HTTPError as error:
             return _Outcome(None, error=_network_words(error))
+        except ValueError:  # an invalid internationalized host name (idna's errors are ValueErrors), say
+            return _Outcome(None, error="invalid URL", final=True)
 
     # -- Alertmanager refresh ------------------------------------------------------------------------------
 
@@ -381,7 +394,9 @@ async def _bounded(work: Sequence[Awaitable[bool]], limit: int) -> list[bool]:
         async with gate:
             return await item
 
-    return list(await asyncio.gather(*(one(item) for item in work)))
+    # One channel's failure (or bug) must not cost the others their refresh.
+    results = await asyncio.gather(*(one(item) for item in work), return_exceptions=True)
+    return [result is True for result in results]
 
 
 def _raise_lease_lost(results: Sequence[object]) -> None:

@@ -102,6 +102,21 @@ async def test_a_private_destination_is_refused_without_a_request(
     assert receiver.requests_for(delivery.id) == []
 
 
+async def test_a_url_the_client_cannot_send_to_fails_the_delivery_instead_of_blocking_the_queue(
+    store: SqliteStore, receiver: ReceiverProcess
+) -> None:
+    # Written straight to the store (check_url refuses it now): an invalid A-label raised out of the attempt, left
+    # the row pending at the head of the queue and starved every other delivery.
+    broken = await add_channel(store, "http://xn--zz.com/hook", channel_id="chn_broken")
+    fine = await add_channel(store, receiver.url + "/ok/after-broken", channel_id="chn_fine")
+    await fire(store)
+    async with running(store):
+        [failed] = await _settled(store, broken.id)
+        [delivered] = await _settled(store, fine.id)
+    assert failed.status == DeliveryStatus.FAILED and failed.last_error == "invalid URL" and failed.attempts == 1
+    assert delivered.status == DeliveryStatus.DELIVERED
+
+
 async def test_a_network_error_is_retried_and_told_in_plain_words(store: SqliteStore) -> None:
     channel = await add_channel(store, f"http://127.0.0.1:{free_port()}/nobody")
     await fire(store)
