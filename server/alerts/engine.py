@@ -23,7 +23,8 @@ Who is told (docs/notifications.md): a fired alert is released to the workspace'
 (``notified_ns``), unless it fires within the deploy hold of its app (a deploy recorded less than ``deploy_hold_s``
 ago: ``held_until_ns``) or while a silence of its workspace matches it (``silence_id``). Such an alert is kept
 and listed; a later successful tick releases it once it is still open, past its hold, and matched by no active
-silence. An alert that recovers first is resolved without anyone being told. The store queues the channels'
+silence, and whose condition still holds (its hold window at or above the warning level at that tick). An alert
+that recovers first is resolved without anyone being told. The store queues the channels'
 events in the transaction that applies the changes.
 
 A tick's decisions are applied in one write transaction (one fsync, however many apps breach at once).
@@ -242,6 +243,8 @@ class _Decisions:
         self._escalate: list[tuple[str, AlertSeverity, str]] = []
         self._rearm: list[tuple[str, AlertType]] = []
         self._release: list[str] = []
+        # (app id, type) whose window at this tick is still at or above the warning level.
+        self._breaching: set[tuple[str, AlertType]] = set()
 
     def add(
         self,
@@ -253,6 +256,8 @@ class _Decisions:
         latched: bool,
     ) -> None:
         verdict = decide(thresholds, window, open_alert.severity if open_alert else None, latched)
+        if window.low >= thresholds.warning:
+            self._breaching.add((app.id, alert_type))
         if verdict is Verdict.RESOLVE:
             assert open_alert is not None
             self._resolve.append(open_alert.id)
@@ -283,10 +288,12 @@ class _Decisions:
             )
 
     def release(self, open_alerts: Iterable[Alert]) -> None:
-        """Releases the open alerts held back so far that nothing holds any more (and that do not resolve now)."""
-        resolving = set(self._resolve)
+        """Releases the open alerts held back so far that nothing holds any more, and whose condition still holds
+        at this tick: their whole hold window at or above the warning level. An alert that dipped below it (but
+        not yet below recovery for the hold, so still open) waits; one that recovers is resolved untold."""
         for alert in open_alerts:
-            if alert.notified_ns is None and alert.id not in resolving and self._gate.releases(alert):
+            unannounced = alert.notified_ns is None and (alert.app_id, alert.type) in self._breaching
+            if unannounced and self._gate.releases(alert):
                 self._release.append(alert.id)
 
     def changes(self) -> AlertChanges:
