@@ -344,9 +344,20 @@ _RELEASE_ALERT = (
 _DEPLOYS_STARTED_SINCE = "SELECT app_id, started_ns FROM deploys WHERE started_ns >= $1"
 # A channel deleted since the reminders were decided is skipped (no row to select; FOR KEY SHARE as in
 # _SUBSCRIBERS).
+# Checked again inside the insert: the alert may have been acknowledged or resolved (by any replica) since the
+# sender read it, and a reminder still pending (a receiver down) is not joined by another one.
+_REMINDER_STILL_DUE = (
+    " AND EXISTS (SELECT 1 FROM alerts WHERE alerts.id = $alert AND alerts.resolved_ns IS NULL"
+    " AND alerts.notified_ns IS NOT NULL AND (alerts.acknowledged_ns IS NULL OR alerts.ack_until_ns <= $now))"
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.alert_id = $alert"
+    f" AND earlier.channel_id = channels.id AND earlier.event = '{NotificationEvent.REMINDER}'"
+    f" AND earlier.status = '{DeliveryStatus.PENDING}')"
+)
 _ENQUEUE_REMINDER = (
     f"INSERT INTO outbox ({_DELIVERY_COLUMNS}) SELECT $1, id, workspace_id, '{NotificationEvent.REMINDER}', $2, $3,"
-    f" '{DeliveryStatus.PENDING}', 0, $3, NULL, NULL, NULL, NULL FROM channels WHERE id = $4 FOR KEY SHARE"
+    f" '{DeliveryStatus.PENDING}', 0, $3, NULL, NULL, NULL, NULL FROM channels WHERE id = $4"
+    + _REMINDER_STILL_DUE.replace("$alert", "$2").replace("$now", "$3")
+    + " FOR KEY SHARE OF channels"
 )
 # From the open alerts (a partial index of them) to their events (outbox_by_alert): CROSS JOIN keeps SQLite
 # from walking the whole outbox instead, for the order of the GROUP BY.

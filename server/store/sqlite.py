@@ -313,9 +313,19 @@ _RELEASE_ALERT = (
 # picked in Python, as a GROUP BY would have SQLite walk deploys_by_app_status, every deploy ever made).
 _DEPLOYS_STARTED_SINCE = "SELECT app_id, started_ns FROM deploys WHERE started_ns >= ?"
 # A channel deleted since the reminders were decided is skipped (no row to select).
+# Checked again inside the insert: the alert may have been acknowledged or resolved (by any replica) since the
+# sender read it, and a reminder still pending (a receiver down) is not joined by another one.
+_REMINDER_STILL_DUE = (
+    " AND EXISTS (SELECT 1 FROM alerts WHERE alerts.id = $alert AND alerts.resolved_ns IS NULL"
+    " AND alerts.notified_ns IS NOT NULL AND (alerts.acknowledged_ns IS NULL OR alerts.ack_until_ns <= $now))"
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.alert_id = $alert"
+    f" AND earlier.channel_id = channels.id AND earlier.event = '{NotificationEvent.REMINDER}'"
+    f" AND earlier.status = '{DeliveryStatus.PENDING}')"
+)
 _ENQUEUE_REMINDER = (
     f"INSERT INTO outbox ({_DELIVERY_COLUMNS}) SELECT ?, id, workspace_id, '{NotificationEvent.REMINDER}', ?, ?,"
     f" '{DeliveryStatus.PENDING}', 0, ?, NULL, NULL, NULL, NULL FROM channels WHERE id = ?"
+    + _REMINDER_STILL_DUE.replace("$alert", "?").replace("$now", "?")
 )
 # From the open alerts (a partial index of them) to their events (outbox_by_alert): CROSS JOIN keeps SQLite
 # from walking the whole outbox instead, for the order of the GROUP BY.
@@ -886,7 +896,10 @@ class SqliteStore:
         async with self._transaction(fence) as db:
             await db.executemany(
                 _ENQUEUE_REMINDER,
-                [(new_id("evt", now_ns), alert_id, now_ns, now_ns, channel_id) for channel_id, alert_id in pairs],
+                [
+                    (new_id("evt", now_ns), alert_id, now_ns, now_ns, channel_id, alert_id, now_ns, alert_id)
+                    for channel_id, alert_id in pairs
+                ],
             )
 
     async def enqueue_delivery(self, delivery: Delivery) -> Delivery:

@@ -16,7 +16,7 @@ from server.notify import signing
 from server.notify.sender import USER_AGENT, Notifier
 from server.states import DeliveryStatus, NotificationEvent
 from server.store.base import LeaseLost
-from server.store.records import Delivery, Fence, Silence
+from server.store.records import Attempt, Delivery, Fence, Silence
 from server.store.sqlite import SqliteStore, open_sqlite
 from testing.procs import free_port
 from testing.webhook_receiver import ReceiverProcess, running_receiver
@@ -196,16 +196,25 @@ async def test_reminders_follow_the_interval_and_stop_while_acknowledged_or_sile
     await add_channel(store, "http://127.0.0.1:9/unused", channel_id="chn_quiet")  # no reminders asked
     alert = await fire(store, at_ns=t0)
     notifier = Notifier(store, FAST)
+
+    async def delivered() -> None:
+        # A reminder still pending is never joined by another (the store checks): mark them sent, as a round would.
+        for d in await store.list_deliveries(WORKSPACE, reminded.id, status=DeliveryStatus.PENDING, limit=100):
+            await store.record_attempt(d.id, Attempt(d.created_ns, DeliveryStatus.DELIVERED, None, 200, None, b"{}"))
+
     try:
         assert await notifier.queue_reminders(t0 + 59 * S) == 0
         assert await notifier.queue_reminders(t0 + 60 * S) == 1
+        await delivered()
         assert await notifier.queue_reminders(t0 + 61 * S) == 0  # counted from that reminder now
         assert await notifier.queue_reminders(t0 + 120 * S) == 1
+        await delivered()
         # Acknowledged until t0 + 300 s: nothing meanwhile; reminders resume once it lapses.
         acked = await store.acknowledge_alert(WORKSPACE, alert.id, t0 + 130 * S, "key_1", "", t0 + 300 * S)
         assert acked is not None and acked.acknowledged_at(t0 + 200 * S)
         assert await notifier.queue_reminders(t0 + 250 * S) == 0
         assert await notifier.queue_reminders(t0 + 301 * S) == 1
+        await delivered()
         # A silence of its app, active now, stops them too.
         silence = Silence("sil_1", WORKSPACE, stage.APP, (), t0 + 310 * S, t0 + 900 * S, "", "key_1", t0)
         await store.create_silence(silence)
@@ -215,6 +224,20 @@ async def test_reminders_follow_the_interval_and_stop_while_acknowledged_or_sile
         await notifier.close()
     events = [d.event for d in await store.list_deliveries(WORKSPACE, reminded.id, limit=100)]
     assert events.count(NotificationEvent.REMINDER) == 4
+
+
+async def test_a_pending_reminder_is_not_joined_by_another(store: SqliteStore) -> None:
+    t0 = now_ns()
+    reminded = await add_channel(store, "http://127.0.0.1:9/unused", reminder_s=60)
+    await fire(store, at_ns=t0)
+    notifier = Notifier(store, FAST)
+    try:
+        for minutes in range(1, 6):  # a receiver down for five reminder intervals
+            await notifier.queue_reminders(t0 + minutes * 60 * S)
+    finally:
+        await notifier.close()
+    events = [d.event for d in await store.list_deliveries(WORKSPACE, reminded.id, limit=100)]
+    assert events.count(NotificationEvent.REMINDER) == 1
     quiet = [d.event for d in await store.list_deliveries(WORKSPACE, "chn_quiet", limit=100)]
     assert NotificationEvent.REMINDER not in quiet
 

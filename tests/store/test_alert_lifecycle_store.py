@@ -605,9 +605,12 @@ async def test_a_channels_deliveries_are_listed_newest_first_by_status(store: St
 
 
 async def test_reminders_are_queued_for_existing_channels_in_their_workspace(store: Store) -> None:
-    await store.create_channel(channel("chn_a"))
-    await store.create_channel(channel("chn_b", workspace_id="ws_b"))
-    await store.apply_alert_changes(AlertChanges(10, fire=[alert("alr_1", notified_ns=None)]))
+    reminders_only = (NotificationEvent.REMINDER,)
+    await store.create_channel(channel("chn_a", events=reminders_only))
+    await store.create_channel(channel("chn_b", workspace_id="ws_b", events=reminders_only))
+    await store.apply_alert_changes(
+        AlertChanges(10, fire=[alert("alr_1", notified_ns=10), alert("alr_x", workspace_id="ws_b", app_id="app_b")])
+    )
     await store.enqueue_reminders([("chn_a", "alr_1"), ("chn_b", "alr_x"), ("chn_deleted", "alr_1")], 50)
     (reminder,) = await store.list_deliveries("ws_a", "chn_a", limit=10)
     assert reminder == Delivery(
@@ -619,6 +622,30 @@ async def test_reminders_are_queued_for_existing_channels_in_their_workspace(sto
         ("ws_b", "alr_x")
     ]
     await store.enqueue_reminders([], 60)
+
+
+async def test_a_reminder_is_not_queued_for_an_alert_acknowledged_resolved_or_untold_since_or_twice(
+    store: Store,
+) -> None:
+    await store.create_channel(channel("chn_a", events=(NotificationEvent.REMINDER,)))
+    await store.apply_alert_changes(
+        AlertChanges(
+            10,
+            fire=[
+                alert("alr_open", notified_ns=10),
+                alert("alr_acked", alert_type="high_memory", notified_ns=10),
+                alert("alr_resolved", alert_type="high_latency", notified_ns=10),
+                alert("alr_untold", alert_type="high_error_rate", notified_ns=None),
+            ],
+        )
+    )
+    await store.acknowledge_alert("ws_a", "alr_acked", 20, "key_1", "", None)
+    await store.resolve_alert("ws_a", "alr_resolved", 20, ResolvedBy.MANUAL, "key_1")
+    pairs = [("chn_a", a) for a in ("alr_open", "alr_acked", "alr_resolved", "alr_untold")]
+    await store.enqueue_reminders(pairs, 50)
+    await store.enqueue_reminders(pairs, 60)  # the first is still pending: not a second one
+    queued = [(d.alert_id, d.created_ns) for d in await store.list_deliveries("ws_a", "chn_a", limit=10)]
+    assert queued == [("alr_open", 50)]
 
 
 async def test_the_last_event_of_each_channel_and_open_alert(store: Store) -> None:
@@ -685,6 +712,10 @@ async def test_a_stale_notifiers_fenced_writes_raise_and_write_nothing(store: St
 
     # The current holder's land.
     await store.record_attempt("evt_1", attempt, fence=current)
+    await store.apply_alert_changes(AlertChanges(20, release=["alr_1"]), fence=current)
     await store.enqueue_reminders([("chn_a", "alr_1")], 50, fence=current)
     assert await store.delete_deliveries_before(100, fence=current) == 2  # evt_old, and evt_1 now delivered
-    assert [d.event for d in await store.list_deliveries("ws_a", "chn_a", limit=10)] == [NotificationEvent.REMINDER]
+    assert [d.event for d in await store.list_deliveries("ws_a", "chn_a", limit=10)] == [
+        NotificationEvent.REMINDER,
+        NotificationEvent.FIRED,
+    ]
