@@ -214,8 +214,12 @@ async def test_silences_over_rest(http: httpx.AsyncClient, tenant: Tenant) -> No
 
     listed_body = (await http.get("silences", params={"state": "active"})).json()
     assert [s["id"] for s in listed_body["silences"]] == [body["id"]]
-    patched = await http.patch(f"silences/{body['id']}", json={"endsAt": later, "comment": "why"})
+    patched = await http.put(
+        f"silences/{body['id']}",
+        json={"appId": body["appId"], "alertTypes": body["alertTypes"], "endsAt": later, "comment": "why"},
+    )
     assert patched.status_code == 200, patched.text
+    assert patched.json()["appId"] == body["appId"] and patched.json()["alertTypes"] == body["alertTypes"]
     assert (patched.json()["comment"], patched.json()["startsAt"], patched.json()["endsAt"]) == (
         "why",
         body["startsAt"],

@@ -325,7 +325,7 @@ async def test_channels_over_rest(http: httpx.AsyncClient, receiver: Receiver) -
     assert fetched["signingSecret"] is None and fetched["id"] == body["id"]
     assert (await http.get("channels")).json()["channels"] == [fetched]
 
-    patched = await http.patch(f"channels/{body['id']}", json={"name": "ops-2", "url": receiver.url, "format": "slack"})
+    patched = await http.put(f"channels/{body['id']}", json={"name": "ops-2", "url": receiver.url, "format": "slack"})
     assert patched.status_code == 200, patched.text
     assert (patched.json()["name"], patched.json()["format"], patched.json()["signingSecret"]) == (
         "ops-2",

@@ -263,8 +263,10 @@ class MonitoringServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateSilence(self, request, context):
-        """Replaces a silence's matchers, window and comment. An expired silence
-        cannot be changed. An addition to the documented API.
+        """Replaces a silence's matchers, window and comment (PUT: a field left
+        out takes its default, so leaving out `appId` widens the silence to
+        every app). An expired silence cannot be changed. An addition to the
+        documented API.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -303,8 +305,9 @@ class MonitoringServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateNotificationChannel(self, request, context):
-        """Replaces a channel's name, URL, format, events and reminder interval. Its
-        kind and signing secret stay. An addition to the documented API.
+        """Replaces a channel's name, URL, format, events and reminder interval
+        (PUT: a field left out takes its default). Its kind and signing secret
+        stay. An addition to the documented API.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
