@@ -104,8 +104,14 @@ def _legacy_ipv4(name: str) -> ipaddress.IPv4Address | None:
 
 def _public(address: _IPAddress) -> bool:
     # An IPv4 address written as IPv6 (::ffff:127.0.0.1) reaches the IPv4 host: judge that one.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # 6to4 (2002:7f00:1::) and Teredo addresses carry an IPv4 host too: a relay may take them there.
+        teredo = address.teredo[1] if address.teredo else None
+        embedded = address.ipv4_mapped or address.sixtofour or teredo
+        if embedded is not None and not _public(embedded):
+            return False
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
     return not (
         address.is_loopback
         or address.is_private

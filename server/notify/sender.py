@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import logging
 import ssl
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -52,6 +53,10 @@ _CLEANUP_EVERY_NS = 3600 * NS_PER_S
 # Due deliveries taken per round, in multiples of ``concurrency``: enough to drain a burst in a few rounds,
 # few enough that one round ends within a few timeouts even when every receiver hangs.
 _BATCHES_PER_ROUND = 4
+# Fairness: a round reads this many times the rows it sends, and sends at most _PER_CHANNEL of one channel, so
+# that one tenant's slow or dead receiver with a backlog cannot take every slot of every round.
+_LOOK_AHEAD = 4
+_PER_CHANNEL = 2
 # Open alerts of one workspace pushed to an Alertmanager at most (one per app and alert type in practice).
 _MAX_PUSHED = 5000
 _T = TypeVar("_T")
@@ -134,7 +139,7 @@ class Notifier:
     async def send_due(self, now: int) -> int:
         """Attempts the deliveries due at ``now``, ``concurrency`` at a time; returns how many were attempted."""
         limit = max(1, self._settings.concurrency) * _BATCHES_PER_ROUND
-        due = await self._store.due_deliveries(now, limit)
+        due = _fair_share(await self._store.due_deliveries(now, limit * _LOOK_AHEAD), limit)
         gate = asyncio.Semaphore(max(1, self._settings.concurrency))
 
         async def one(item: DueDelivery) -> None:
@@ -258,11 +263,10 @@ class Notifier:
         channels = [c for c in await self._store.list_all_channels() if c.kind == ChannelKind.ALERTMANAGER]
         if not channels:
             return 0
-        silences = await self._store.active_silences(now)
         pushes = []
         for workspace_id, workspace_channels in _group(channels, lambda channel: channel.workspace_id).items():
             named = await self._store.list_alerts_with_app_names(workspace_id, resolved=False, limit=_MAX_PUSHED)
-            alerts = [(alert, name) for alert, name in named if _pushable(alert, silences, now)]
+            alerts = [(alert, name) for alert, name in named if _pushable(alert)]
             body = payloads.alertmanager_alerts(alerts, now, self._settings.alertmanager_resend_s)
             pushes += [self._push(channel, body) for channel in workspace_channels]
         results = await _bounded(pushes, max(1, self._settings.concurrency))
@@ -294,8 +298,14 @@ def _request(channel: Channel, event_id: str, body: bytes, now: int) -> tuple[st
     no use for them) and go to its alerts API."""
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
     if channel.kind == ChannelKind.ALERTMANAGER:
-        return channel.url.rstrip("/") + ALERTMANAGER_PATH, headers
+        return _alertmanager_url(channel.url), headers
     return channel.url, headers | signing.headers([channel.secret], event_id, now // NS_PER_S, body)
+
+
+def _alertmanager_url(base: str) -> str:
+    """``<base>/api/v2/alerts``, the base's own path kept (a prefix behind a proxy) and its query too."""
+    parts = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + ALERTMANAGER_PATH))
 
 
 def _network_words(error: httpx.HTTPError) -> str:
@@ -366,18 +376,36 @@ def _unmuted(alerts: Sequence[Alert], silences: Sequence[Silence], now: int) -> 
     return [
         alert
         for alert in alerts
-        if alert.resolved_ns is None and not alert.acknowledged_at(now) and _pushable(alert, silences, now)
+        if alert.resolved_ns is None
+        and not alert.acknowledged_at(now)
+        and _pushable(alert)
+        and not any(
+            silence.workspace_id == alert.workspace_id
+            and silence.active_at(now)
+            and silence.matches(alert.app_id, alert.type)
+            for silence in silences
+        )
     ]
 
 
-def _pushable(alert: Alert, silences: Sequence[Silence], now: int) -> bool:
-    """Notified (not held for a deploy, not silenced when it fired) and matched by no silence active now."""
-    return alert.notified_ns is not None and not any(
-        silence.workspace_id == alert.workspace_id
-        and silence.active_at(now)
-        and silence.matches(alert.app_id, alert.type)
-        for silence in silences
-    )
+def _pushable(alert: Alert) -> bool:
+    """Notified: not held for a deploy nor silenced when it fired. A silence made after the release does not
+    take it out of the refresh: Alertmanager would resolve it by itself and tell its receivers "resolved" while
+    the problem goes on (Alertmanager has silences of its own for that)."""
+    return alert.notified_ns is not None
+
+
+def _fair_share(due: Sequence[DueDelivery], limit: int) -> list[DueDelivery]:
+    """The earliest due first, at most ``_PER_CHANNEL`` of each channel, at most ``limit`` in all."""
+    taken: collections.Counter[str] = collections.Counter()
+    chosen = []
+    for item in due:
+        if taken[item.channel.id] < _PER_CHANNEL:
+            taken[item.channel.id] += 1
+            chosen.append(item)
+            if len(chosen) == limit:
+                break
+    return chosen
 
 
 def _group(items: Sequence[_T], key: Callable[[_T], str]) -> dict[str, list[_T]]:

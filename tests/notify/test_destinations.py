@@ -67,6 +67,8 @@ def test_malformed_urls_are_refused_naming_the_field(url: str) -> None:
         "http://2130706433/",  # 127.0.0.1 as one number
         "http://0x7f.1/",
         "http://127.1/",
+        "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+        "http://[2002:a9fe:a9fe::]/",  # 6to4 of 169.254.169.254 (cloud metadata)
     ],
 )
 def test_internal_addresses_are_refused_unless_allowed(url: str) -> None:

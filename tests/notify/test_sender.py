@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from server.convert import now_ns
-from server.notify import signing
+from server.notify import sender, signing
 from server.notify.sender import USER_AGENT, Notifier
 from server.states import DeliveryStatus, NotificationEvent
 from server.store.base import LeaseLost
@@ -256,3 +256,41 @@ async def test_a_delivery_queued_before_a_restart_is_sent_after_it(
     finally:
         await second.close()
     assert delivery.status == DeliveryStatus.DELIVERED and len(receiver.requests_for(delivery.id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("base", "pushed_to"),
+    [
+        ("http://am:9093", "http://am:9093/api/v2/alerts"),
+        ("http://am:9093/", "http://am:9093/api/v2/alerts"),
+        ("https://proxy/alertmanager/?tenant=a", "https://proxy/alertmanager/api/v2/alerts?tenant=a"),
+    ],
+)
+def test_an_alertmanager_url_keeps_its_prefix_and_query(base: str, pushed_to: str) -> None:
+    assert sender._alertmanager_url(base) == pushed_to
+
+
+async def test_one_channels_backlog_does_not_take_every_slot_of_a_round(
+    store: SqliteStore, receiver: ReceiverProcess
+) -> None:
+    # A tenant's channel with a long backlog (40 events due first) and another's single event due last: the
+    # round that reads them sends the other tenant's event too, not only the backlog.
+    backlog = await add_channel(store, receiver.url + "/sleep/0.2/backlog", channel_id="chn_backlog")
+    other = await add_channel(store, receiver.url + "/ok/other", channel_id="chn_other")
+    t0 = now_ns()
+    for i in range(40):
+        event = Delivery(f"evt_b{i:02}", backlog.id, WORKSPACE, NotificationEvent.TEST, None, t0 - 10 * S + i,
+                         DeliveryStatus.PENDING, 0, t0 - 10 * S + i, None, None, None, None)  # fmt: skip
+        await store.enqueue_delivery(event)
+    last = Delivery("evt_other", other.id, WORKSPACE, NotificationEvent.TEST, None, t0, DeliveryStatus.PENDING, 0,
+                    t0, None, None, None, None)  # fmt: skip
+    await store.enqueue_delivery(last)
+    notifier = Notifier(store, FAST)
+    try:
+        await notifier.send_due(now_ns())
+    finally:
+        await notifier.close()
+    [sent] = await store.list_deliveries(WORKSPACE, other.id, limit=10)
+    assert sent.status == DeliveryStatus.DELIVERED
+    attempted = [d for d in await store.list_deliveries(WORKSPACE, backlog.id, limit=100) if d.attempts]
+    assert len(attempted) == 2  # the backlog's share of the round
