@@ -381,9 +381,11 @@ _DUE_DELIVERIES = (
     " ORDER BY outbox.next_attempt_ns, outbox.created_ns LIMIT $2"
 )
 # The first attempt's body is the one every retry sends: kept, never replaced.
+# Only a pending row: a delivery settled meanwhile (by a sender whose lease was taken over) stays as it was.
 _RECORD_ATTEMPT = (
     "UPDATE outbox SET attempts = attempts + 1, status = $1, last_attempt_ns = $2, next_attempt_ns = $3,"
-    " last_status_code = $4, last_error = $5, body = coalesce(body, $6) WHERE id = $7"
+    " last_status_code = $4, last_error = $5, body = coalesce(body, $6)"
+    f" WHERE id = $7 AND status = '{DeliveryStatus.PENDING}'"
 )
 # Pending deliveries are kept whatever their age: they are still to be sent.
 _DELETE_DELIVERIES_BEFORE = (

@@ -349,9 +349,11 @@ _DUE_DELIVERIES = (
     " ORDER BY outbox.next_attempt_ns, outbox.created_ns LIMIT ?"
 )
 # The first attempt's body is the one every retry sends: kept, never replaced.
+# Only a pending row: a delivery settled meanwhile (by a sender whose lease was taken over) stays as it was.
 _RECORD_ATTEMPT = (
     "UPDATE outbox SET attempts = attempts + 1, status = ?, last_attempt_ns = ?, next_attempt_ns = ?,"
-    " last_status_code = ?, last_error = ?, body = coalesce(body, ?) WHERE id = ?"
+    " last_status_code = ?, last_error = ?, body = coalesce(body, ?)"
+    f" WHERE id = ? AND status = '{DeliveryStatus.PENDING}'"
 )
 # Pending deliveries are kept whatever their age: they are still to be sent. A range of outbox_by_time: without
 # statistics SQLite would take outbox_due for the status, and walk every delivered row.

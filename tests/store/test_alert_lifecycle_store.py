@@ -719,3 +719,18 @@ async def test_a_stale_notifiers_fenced_writes_raise_and_write_nothing(store: St
         NotificationEvent.REMINDER,
         NotificationEvent.FIRED,
     ]
+
+
+async def test_an_attempt_on_a_settled_delivery_changes_nothing(store: Store) -> None:
+    # A deposed sender recording late must not turn a delivered row back into a pending retry.
+    await store.create_channel(channel("chn_a"))
+    await store.enqueue_delivery(delivery("evt_1"))
+    await store.record_attempt("evt_1", Attempt(11, DeliveryStatus.DELIVERED, None, 200, None, b"body"))
+    await store.record_attempt("evt_1", Attempt(12, DeliveryStatus.PENDING, 99, 503, "HTTP 503", b"other"))
+    settled = await store.get_delivery("ws_a", "evt_1")
+    assert settled is not None and (settled.status, settled.attempts, settled.last_status_code, settled.body) == (
+        DeliveryStatus.DELIVERED,
+        1,
+        200,
+        b"body",
+    )
