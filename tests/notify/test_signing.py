@@ -3,6 +3,7 @@ against a hand-computed value, by the receiver's verify(), and by openssl as the
 
 from __future__ import annotations
 
+import pathlib
 import shutil
 import subprocess
 
@@ -46,3 +47,12 @@ def _openssl(secret: str, payload: bytes) -> str:
         ["openssl", "dgst", "-sha256", "-hmac", secret], input=payload, capture_output=True, check=True, timeout=10
     )
     return done.stdout.decode().rsplit("= ", 1)[-1].strip()
+
+
+def test_the_documented_test_vector() -> None:
+    doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "notifications.md").read_text()
+    documented = doc.split("<!-- signature-vector -->", 1)[1].split("v1=", 1)[1].split()[0]
+    body = b'{"id":"evt_1","event":"test"}'
+    assert len(body) == 29
+    assert documented == signing.signature("whsec_example_0123456789abcdef", 1767225600, body)
+    assert documented == _openssl("whsec_example_0123456789abcdef", b"1767225600." + body)
