@@ -9,8 +9,8 @@ from server.states import AlertSeverity, AlertType, ResolvedBy
 from server.store import Store
 from server.store.records import Alert
 
-# The proto's numbers of the states, looked up once: ListAlerts converts a few per alert.
-_TYPES = {kind: enum_from_json(pb.AlertType.DESCRIPTOR, kind) for kind in AlertType}
+# The proto's numbers of the states, looked up once: ListAlerts converts a few per alert (silences use the types').
+TYPE_NUMBERS = {kind: enum_from_json(pb.AlertType.DESCRIPTOR, kind) for kind in AlertType}
 _SEVERITIES = {severity: enum_from_json(pb.AlertSeverity.DESCRIPTOR, severity) for severity in AlertSeverity}
 _RESOLVERS = {by: enum_from_json(pb.AlertResolution.DESCRIPTOR, by) for by in ResolvedBy}
 
@@ -29,7 +29,7 @@ def _fill(message: pb.Alert, alert: Alert, app_name: str, now: int) -> None:
     message.id = alert.id
     message.app_id = alert.app_id
     message.app_name = app_name
-    message.type = _TYPES[alert.type]  # type: ignore[assignment]
+    message.type = TYPE_NUMBERS[alert.type]  # type: ignore[assignment]
     message.severity = _SEVERITIES[alert.severity]  # type: ignore[assignment]
     message.message = alert.message
     triggered = message.triggered_at  # set in place: a Timestamp handed over would be copied

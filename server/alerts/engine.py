@@ -41,6 +41,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
+from server.alerts.silences import ActiveSilences
 from server.alerts.thresholds import RuleBook, Thresholds
 from server.config import AlertSettings
 from server.convert import NS_PER_S
@@ -206,18 +207,13 @@ class _Gate:
 
     def __init__(self, now_ns: int, silences: Sequence[Silence], deploys: Mapping[str, int], hold_ns: int):
         self._now_ns = now_ns
-        self._silences: dict[str, list[Silence]] = {}
-        for silence in silences:
-            self._silences.setdefault(silence.workspace_id, []).append(silence)
+        self._silences = ActiveSilences(silences)
         self._deploys = deploys
         self._hold_ns = hold_ns
 
     def silence(self, workspace_id: str, app_id: str, alert_type: AlertType) -> str | None:
         """The id of an active silence matching (app, type), the first found; None when none does."""
-        for silence in self._silences.get(workspace_id, ()):
-            if silence.matches(app_id, alert_type):
-                return silence.id
-        return None
+        return self._silences.matching(workspace_id, app_id, alert_type)
 
     def held_until(self, app_id: str) -> int | None:
         """The end of the app's deploy hold when one is in effect now, else None."""

@@ -16,9 +16,11 @@ Decisions (docs/notifications.md):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
+from server.alerts.book import TYPE_NUMBERS
 from server.config import NotifySettings
 from server.convert import enum_from_json, enum_to_json, now_ns, timestamp
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -31,7 +33,23 @@ MAX_COMMENT = 1024
 MAX_DAYS = 366
 _MAX_LENGTH_NS = MAX_DAYS * 86_400 * 1_000_000_000
 _STATES = {state: enum_from_json(pb.SilenceState.DESCRIPTOR, state) for state in SilenceState}
-_TYPES = {kind: enum_from_json(pb.AlertType.DESCRIPTOR, kind) for kind in AlertType}
+
+
+class ActiveSilences:
+    """The silences in effect at one moment (``Store.active_silences``), by workspace: which one matches an alert.
+    The rules engine asks when an alert fires and before releasing it; the sender, before a reminder."""
+
+    def __init__(self, silences: Iterable[Silence]):
+        self._by_workspace: dict[str, list[Silence]] = {}
+        for silence in silences:
+            self._by_workspace.setdefault(silence.workspace_id, []).append(silence)
+
+    def matching(self, workspace_id: str, app_id: str, alert_type: AlertType) -> str | None:
+        """The id of a silence matching (app, type), the first found; None when none does."""
+        for silence in self._by_workspace.get(workspace_id, ()):
+            if silence.matches(app_id, alert_type):
+                return silence.id
+        return None
 
 
 def state_at(silence: Silence, now: int) -> SilenceState:
@@ -44,7 +62,7 @@ def silence_message(silence: Silence, now: int) -> pb.Silence:
     return pb.Silence(
         id=silence.id,
         app_id=silence.app_id or "",
-        alert_types=[_TYPES[t] for t in silence.alert_types],  # type: ignore[misc]
+        alert_types=[TYPE_NUMBERS[t] for t in silence.alert_types],  # type: ignore[misc]
         starts_at=timestamp(silence.starts_ns),
         ends_at=timestamp(silence.ends_ns),
         comment=silence.comment,

@@ -33,6 +33,7 @@ from typing import TypeVar
 
 import httpx
 
+from server.alerts.silences import ActiveSilences
 from server.backend_body import http_client
 from server.config import NotifySettings
 from server.convert import NS_PER_S, now_ns
@@ -43,7 +44,7 @@ from server.notify.destinations import refused_reason
 from server.states import ChannelKind, DeliveryStatus, NotificationEvent
 from server.store import Store
 from server.store.base import LeaseLost
-from server.store.records import Alert, Attempt, Channel, Delivery, DueDelivery, Fence, Silence
+from server.store.records import Alert, Attempt, Channel, Delivery, DueDelivery, Fence
 
 log = logging.getLogger("server.notify.sender")
 
@@ -121,7 +122,7 @@ class Notifier:
         if not channels:
             return 0
         alerts = await self._store.open_alerts()
-        silences = await self._store.active_silences(now)
+        silences = ActiveSilences(await self._store.active_silences(now))
         last_events = await self._store.last_events_of_open_alerts()
         by_workspace = _group(_unmuted(alerts, silences, now), lambda alert: alert.workspace_id)
         pairs = [
@@ -371,20 +372,15 @@ def _reminder_due(channel: Channel, alert: Alert, last_event_ns: int | None, now
     return now - since >= channel.reminder_s * NS_PER_S
 
 
-def _unmuted(alerts: Sequence[Alert], silences: Sequence[Silence], now: int) -> list[Alert]:
-    """The open alerts a reminder may be about: notified, not acknowledged at ``now``, no silence matching."""
+def _unmuted(alerts: Sequence[Alert], silences: ActiveSilences, now: int) -> list[Alert]:
+    """The open alerts a reminder may be about: notified, not acknowledged at ``now``, no active silence matching."""
     return [
         alert
         for alert in alerts
         if alert.resolved_ns is None
         and not alert.acknowledged_at(now)
         and _pushable(alert)
-        and not any(
-            silence.workspace_id == alert.workspace_id
-            and silence.active_at(now)
-            and silence.matches(alert.app_id, alert.type)
-            for silence in silences
-        )
+        and silences.matching(alert.workspace_id, alert.app_id, alert.type) is None
     ]
 
 

@@ -184,9 +184,6 @@ class Silence:
     def __post_init__(self) -> None:
         object.__setattr__(self, "alert_types", tuple(AlertType(t) for t in self.alert_types))
 
-    def active_at(self, now_ns: int) -> bool:
-        return self.starts_ns <= now_ns < self.ends_ns
-
     def matches(self, app_id: str, alert_type: AlertType) -> bool:
         return (self.app_id is None or self.app_id == app_id) and (
             not self.alert_types or alert_type in self.alert_types
