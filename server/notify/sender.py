@@ -51,6 +51,9 @@ log = logging.getLogger("server.notify.sender")
 USER_AGENT = "dooor-monitoring-webhooks/1"
 ALERTMANAGER_PATH = "/api/v2/alerts"
 _CLEANUP_EVERY_NS = 3600 * NS_PER_S
+# Reminders are at least a minute apart: looking for due ones every few seconds is soon enough, and spares the
+# store a read of every channel, open alert and their last events at every poll.
+_REMINDERS_EVERY_NS = 5 * NS_PER_S
 # Due deliveries taken per round, in multiples of ``concurrency``: enough to drain a burst in a few rounds,
 # few enough that one round ends within a few timeouts even when every receiver hangs.
 _BATCHES_PER_ROUND = 4
@@ -90,8 +93,7 @@ class Notifier:
         self._fence = fence
         self._clock = clock
         self._client = http_client("", settings.timeout_s, max(1, settings.concurrency))
-        self._pushed_ns: int | None = None
-        self._cleaned_ns: int | None = None
+        self._last_run: dict[str, int] = {}  # step → when it last ran, for the steps that run less often
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -105,14 +107,21 @@ class Notifier:
     async def run_round(self) -> None:
         """One round. A step that fails (the store unavailable, say) is logged and the others still run."""
         now = self._clock()
-        await self._step("reminders", self.queue_reminders(now))
+        if self._every("reminders", _REMINDERS_EVERY_NS, now):
+            await self._step("reminders", self.queue_reminders(now))
         await self._step("deliveries", self.send_due(now))
-        if self._pushed_ns is None or now - self._pushed_ns >= self._settings.alertmanager_resend_s * NS_PER_S:
-            self._pushed_ns = now
+        if self._every("alertmanager refresh", int(self._settings.alertmanager_resend_s * NS_PER_S), now):
             await self._step("alertmanager refresh", self.push_alertmanagers(now))
-        if self._cleaned_ns is None or now - self._cleaned_ns >= _CLEANUP_EVERY_NS:
-            self._cleaned_ns = now
+        if self._every("delivery log retention", _CLEANUP_EVERY_NS, now):
             await self._step("delivery log retention", self.clean_log(now))
+
+    def _every(self, step: str, every_ns: int, now: int) -> bool:
+        """Whether ``step`` is due at ``now`` (never run, or ``every_ns`` since it last did); if so, it runs now."""
+        last = self._last_run.get(step)
+        if last is not None and now - last < every_ns:
+            return False
+        self._last_run[step] = now
+        return True
 
     # -- reminders -----------------------------------------------------------------------------------------
 
