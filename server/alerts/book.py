@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from google.protobuf import timestamp_pb2
+
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.convert import NS_PER_S, enum_from_json, now_ns
 from server.errors import NotFound
@@ -32,11 +34,9 @@ def _fill(message: pb.Alert, alert: Alert, app_name: str, now: int) -> None:
     message.type = TYPE_NUMBERS[alert.type]  # type: ignore[assignment]
     message.severity = _SEVERITIES[alert.severity]  # type: ignore[assignment]
     message.message = alert.message
-    triggered = message.triggered_at  # set in place: a Timestamp handed over would be copied
-    triggered.seconds, triggered.nanos = divmod(alert.triggered_ns, NS_PER_S)
+    _stamp(message.triggered_at, alert.triggered_ns)
     if alert.resolved_ns is not None:
-        resolved = message.resolved_at
-        resolved.seconds, resolved.nanos = divmod(alert.resolved_ns, NS_PER_S)
+        _stamp(message.resolved_at, alert.resolved_ns)
         message.resolved = True
     if alert.resolved_by is not None:
         message.resolved_by = _RESOLVERS[alert.resolved_by]  # type: ignore[assignment]
@@ -48,24 +48,25 @@ def _fill(message: pb.Alert, alert: Alert, app_name: str, now: int) -> None:
         message.silence_id = alert.silence_id
     if alert.held_until_ns is not None:
         message.held_for_deploy = True
-        held = message.held_until
-        held.seconds, held.nanos = divmod(alert.held_until_ns, NS_PER_S)
+        _stamp(message.held_until, alert.held_until_ns)
     if alert.notified_ns is not None:
-        notified = message.notified_at
-        notified.seconds, notified.nanos = divmod(alert.notified_ns, NS_PER_S)
+        _stamp(message.notified_at, alert.notified_ns)
+
+
+def _stamp(stamp: timestamp_pb2.Timestamp, ns: int) -> None:
+    # In place: a Timestamp handed to the message would be copied.
+    stamp.seconds, stamp.nanos = divmod(ns, NS_PER_S)
 
 
 def _fill_acknowledgement(message: pb.Alert, alert: Alert, acknowledged_ns: int, now: int) -> None:
-    at = message.acknowledged_at
-    at.seconds, at.nanos = divmod(acknowledged_ns, NS_PER_S)
+    _stamp(message.acknowledged_at, acknowledged_ns)
     message.acknowledged = alert.ack_until_ns is None or now < alert.ack_until_ns
     if alert.acknowledged_by is not None:
         message.acknowledged_by_key_id = alert.acknowledged_by
     if alert.ack_note:  # "" is no note: null
         message.acknowledgement_note = alert.ack_note
     if alert.ack_until_ns is not None:
-        until = message.acknowledged_until
-        until.seconds, until.nanos = divmod(alert.ack_until_ns, NS_PER_S)
+        _stamp(message.acknowledged_until, alert.ack_until_ns)
 
 
 class AlertBook:
