@@ -230,7 +230,7 @@ if __name__ == "__main__":
     parser.add_argument("--serve-bare", metavar="ADDR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
-        asyncio.run(_serve_bare(args.serve_bare))  # the server's own loop (asyncio), as monitoring-server runs
+        uvloop.run(_serve_bare(args.serve_bare))  # the server's own loop (uvloop), as monitoring-server runs
     else:
         if args.compare and not (pathlib.Path(args.compare) / "server" / "__init__.py").is_file():
             raise SystemExit(f"--compare {args.compare}: no server package there")

@@ -17,6 +17,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
+import uvloop
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -294,7 +295,8 @@ def cli(argv: Sequence[str] | None = None) -> None:
 
         try:
             with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(main())
+                # uvloop: its loop is C where asyncio's is Python; a grpc.aio unary call costs ~15 % less CPU.
+                uvloop.run(main())
         except ServiceError as error:  # the store cannot be opened (PostgreSQL down, say): the cause, no trace
             log.error("cannot start: %s", error.message)
             sys.exit(1)
