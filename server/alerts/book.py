@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from google.protobuf import timestamp_pb2
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
@@ -9,7 +11,7 @@ from server.convert import NS_PER_S, enum_from_json, now_ns
 from server.errors import NotFound
 from server.states import AlertSeverity, AlertType, ResolvedBy
 from server.store import Store
-from server.store.records import Alert
+from server.store.records import MEMO_ROWS, Alert
 
 # The proto's numbers of the states, looked up once: ListAlerts converts a few per alert (silences use the types').
 TYPE_NUMBERS = {kind: enum_from_json(pb.AlertType.DESCRIPTOR, kind) for kind in AlertType}
@@ -17,17 +19,31 @@ _SEVERITIES = {severity: enum_from_json(pb.AlertSeverity.DESCRIPTOR, severity) f
 _RESOLVERS = {by: enum_from_json(pb.AlertResolution.DESCRIPTOR, by) for by in ResolvedBy}
 
 
+# Listed messages kept per process: as many as the store keeps alert records (see MEMO_ROWS).
+MEMO_MESSAGES = MEMO_ROWS
+
+
 def alert_message(alert: Alert, app_name: str, now: int | None = None) -> pb.Alert:
     """The Alert message of ``alert``; ``acknowledged`` tells whether its acknowledgement is in effect at ``now``
     (the current time when None)."""
     message = pb.Alert()
-    _fill(message, alert, app_name, now_ns() if now is None else now)
+    _fill(message, alert, app_name, alert.acknowledged_at(now_ns() if now is None else now))
     return message
 
 
-def _fill(message: pb.Alert, alert: Alert, app_name: str, now: int) -> None:
-    """Writes ``alert`` into an empty message: in place, so that a listing's messages are built inside the reply
-    (a message handed to a constructor is copied). Fields left unset render as null."""
+@functools.lru_cache(maxsize=MEMO_MESSAGES)
+def _listed(alert: Alert, app_name: str, acknowledged: bool) -> pb.Alert:
+    """A listing's message of ``alert``, kept: the three arguments fix it (records are frozen), and the store hands
+    back the same record for the same row, so a listing read again builds no message. Never changed once made:
+    a listing copies it into its reply."""
+    message = pb.Alert()
+    _fill(message, alert, app_name, acknowledged)
+    return message
+
+
+def _fill(message: pb.Alert, alert: Alert, app_name: str, acknowledged: bool) -> None:
+    """Writes ``alert`` into an empty message; ``acknowledged``: its acknowledgement is in effect now. Fields left
+    unset render as null."""
     message.id = alert.id
     message.app_id = alert.app_id
     message.app_name = app_name
@@ -43,7 +59,7 @@ def _fill(message: pb.Alert, alert: Alert, app_name: str, now: int) -> None:
     if alert.resolved_by_key is not None:
         message.resolved_by_key_id = alert.resolved_by_key
     if alert.acknowledged_ns is not None:
-        _fill_acknowledgement(message, alert, alert.acknowledged_ns, now)
+        _fill_acknowledgement(message, alert, alert.acknowledged_ns, acknowledged)
     if alert.silence_id is not None:
         message.silence_id = alert.silence_id
     if alert.held_until_ns is not None:
@@ -58,9 +74,9 @@ def _stamp(stamp: timestamp_pb2.Timestamp, ns: int) -> None:
     stamp.seconds, stamp.nanos = divmod(ns, NS_PER_S)
 
 
-def _fill_acknowledgement(message: pb.Alert, alert: Alert, acknowledged_ns: int, now: int) -> None:
+def _fill_acknowledgement(message: pb.Alert, alert: Alert, acknowledged_ns: int, acknowledged: bool) -> None:
     _stamp(message.acknowledged_at, acknowledged_ns)
-    message.acknowledged = alert.ack_until_ns is None or now < alert.ack_until_ns
+    message.acknowledged = acknowledged
     if alert.acknowledged_by is not None:
         message.acknowledged_by_key_id = alert.acknowledged_by
     if alert.ack_note:  # "" is no note: null
@@ -82,10 +98,8 @@ class AlertBook:
             workspace_id, app_id=app_id, resolved=resolved, limit=limit
         )
         reply = pb.ListAlertsResponse()
-        add = reply.alerts.add
         now = now_ns()
-        for alert, app_name in named:
-            _fill(add(), alert, app_name, now)
+        reply.alerts.extend([_listed(alert, app_name, alert.acknowledged_at(now)) for alert, app_name in named])
         return reply
 
     async def resolve(self, workspace_id: str, alert_id: str, by_key: str) -> pb.Alert:

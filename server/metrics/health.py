@@ -19,6 +19,7 @@ look; the app may well have been up) but reports no uptime.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ from server.metrics.prometheus import PrometheusClient, Sample
 from server.metrics.promql import Queries
 from server.states import HealthStatus
 from server.store import Store
-from server.store.records import App, HealthSnapshot
+from server.store.records import MEMO_ROWS, App, HealthSnapshot
 
 log = logging.getLogger("server.metrics.health")
 
@@ -269,33 +270,46 @@ class HealthService:
         return reply
 
     def _reply(self, app_id: str, snapshot: HealthSnapshot | None, deployed_ns: int | None) -> pb.GetAppHealthResponse:
-        reply = pb.GetAppHealthResponse(app_id=app_id)
-        if deployed_ns is not None:
-            _set_time(reply.last_deployed_at, deployed_ns)
-        if snapshot is None:
-            reply.status = pb.HEALTH_STATUS_UNKNOWN
-            reply.reasons.append("not evaluated yet")
-            return reply
-        _set_time(reply.last_checked_at, snapshot.checked_ns)
         at_ns = self._clock()
-        if is_stale(snapshot, at_ns, self._stale_after_ns):
-            reply.status = pb.HEALTH_STATUS_UNKNOWN
+        if snapshot is not None and not is_stale(snapshot, at_ns, self._stale_after_ns):
+            return _evaluated(app_id, snapshot, deployed_ns)
+        reply = _unevaluated(app_id, deployed_ns)
+        if snapshot is None:
+            reply.reasons.append("not evaluated yet")
+        else:
+            _set_time(reply.last_checked_at, snapshot.checked_ns)
             age_s = (at_ns - snapshot.checked_ns) // NS_PER_S
             reply.reasons.append(f"last evaluation {age_s} s ago: the evaluator is not running")
-            return reply
-        reply.status = _STATUS_NUMBERS[snapshot.status]  # type: ignore[assignment]
-        reply.reasons.extend(snapshot.reasons)
-        if snapshot.status is not HealthStatus.UNKNOWN:
-            # The contract: a number whenever the app has data, 0 when no instance is up (no run under way).
-            up_since_ns = snapshot.up_since_ns
-            reply.uptime = 0 if up_since_ns is None else (snapshot.checked_ns - up_since_ns) // NS_PER_S
-        if snapshot.instance_count is not None:
-            reply.instance_count = snapshot.instance_count
-        if snapshot.error_rate is not None:
-            reply.error_rate = snapshot.error_rate
-        if snapshot.avg_latency_ms is not None:
-            reply.avg_latency_ms = snapshot.avg_latency_ms
         return reply
+
+
+def _unevaluated(app_id: str, deployed_ns: int | None) -> pb.GetAppHealthResponse:
+    reply = pb.GetAppHealthResponse(app_id=app_id, status=pb.HEALTH_STATUS_UNKNOWN)
+    if deployed_ns is not None:
+        _set_time(reply.last_deployed_at, deployed_ns)
+    return reply
+
+
+@functools.lru_cache(maxsize=MEMO_ROWS)
+def _evaluated(app_id: str, snapshot: HealthSnapshot, deployed_ns: int | None) -> pb.GetAppHealthResponse:
+    """The reply from a fresh snapshot, kept: the arguments fix it (records are frozen, and the store hands back the
+    same record for the same row), so polling an app between two ticks builds one reply. Never changed once made:
+    gRPC only serializes it."""
+    reply = _unevaluated(app_id, deployed_ns)
+    _set_time(reply.last_checked_at, snapshot.checked_ns)
+    reply.status = _STATUS_NUMBERS[snapshot.status]  # type: ignore[assignment]
+    reply.reasons.extend(snapshot.reasons)
+    if snapshot.status is not HealthStatus.UNKNOWN:
+        # The contract: a number whenever the app has data, 0 when no instance is up (no run under way).
+        up_since_ns = snapshot.up_since_ns
+        reply.uptime = 0 if up_since_ns is None else (snapshot.checked_ns - up_since_ns) // NS_PER_S
+    if snapshot.instance_count is not None:
+        reply.instance_count = snapshot.instance_count
+    if snapshot.error_rate is not None:
+        reply.error_rate = snapshot.error_rate
+    if snapshot.avg_latency_ms is not None:
+        reply.avg_latency_ms = snapshot.avg_latency_ms
+    return reply
 
 
 def _set_time(field: timestamp_pb2.Timestamp, ns: int) -> None:

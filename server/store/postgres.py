@@ -50,6 +50,7 @@ from server.store.records import (
     Silence,
     Workspace,
     alert_from_row,
+    health_reads_from_row,
 )
 from server.store.schema import migrations
 
@@ -609,14 +610,6 @@ def _due(row: tuple[Any, ...]) -> DueDelivery:
     return DueDelivery(_delivery(row[:_DELIVERY_WIDTH]), _channel(row[_DELIVERY_WIDTH:_CHANNEL_END]), alert, row[-1])
 
 
-def _health_reads(row: tuple[Any, ...]) -> AppHealthReads:
-    """The row of _APP_HEALTH_READS: App's 7 columns, HealthSnapshot's 9 (all NULL without one), the deploy's."""
-    snapshot = None
-    if row[7] is not None:
-        snapshot = HealthSnapshot(*row[7:15], reasons=tuple(json.loads(row[15])))
-    return AppHealthReads(App(*row[:7]), snapshot, row[16])
-
-
 def _snapshot(row: Mapping[str, Any]) -> HealthSnapshot:
     return HealthSnapshot(**{**row, "reasons": tuple(json.loads(row["reasons"]))})
 
@@ -799,7 +792,7 @@ class PostgresStore:
 
     async def app_health_reads(self, workspace_id: str, app_id: str) -> AppHealthReads | None:
         row = await self._one(_APP_HEALTH_READS, app_id, workspace_id)
-        return _health_reads(tuple(row)) if row else None
+        return health_reads_from_row(tuple(row)) if row else None
 
     async def health_transitions(self, app_id: str, start_ns: int, end_ns: int, limit: int) -> HealthTransitions:
         async def latest_before(at_ns: int) -> asyncpg.Record | None:

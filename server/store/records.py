@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -316,6 +318,13 @@ _ALERT_SEVERITIES = _MEMBERS[AlertSeverity]
 _RESOLVED_BY: dict[str | None, enum.StrEnum | None] = {None: None, **_MEMBERS[ResolvedBy]}
 
 
+# Records made from rows, kept per process by row (a row, its columns all plain values, fixes its record, and
+# records are frozen): a listing read again costs a lookup per row rather than a record, and its records are the
+# same objects as the last time, which keeps the caches of the messages built from them cheap to ask.
+MEMO_ROWS = 4096
+
+
+@functools.lru_cache(maxsize=MEMO_ROWS)
 def alert_from_row(row: Sequence[Any]) -> Alert:
     """The Alert of a store row whose first columns are ``ALERT_COLUMNS``, in that order (any after them, an app's
     name say, are the caller's).
@@ -356,3 +365,13 @@ class HealthTransitions:
 
     def __post_init__(self) -> None:
         _coerce(self, status_at_start=HealthStatus)
+
+
+@functools.lru_cache(maxsize=MEMO_ROWS)
+def health_reads_from_row(row: tuple[Any, ...]) -> AppHealthReads:
+    """The row of a store's app_health_reads query: App's 7 columns, HealthSnapshot's 9 (all NULL without one, the
+    reasons a JSON array), then when the last successful deploy started."""
+    snapshot = None
+    if row[7] is not None:
+        snapshot = HealthSnapshot(*row[7:15], reasons=tuple(json.loads(row[15])))
+    return AppHealthReads(App(*row[:7]), snapshot, row[16])

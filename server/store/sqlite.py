@@ -47,6 +47,7 @@ from server.store.records import (
     Silence,
     Workspace,
     alert_from_row,
+    health_reads_from_row,
 )
 from server.store.schema import migrations
 
@@ -643,7 +644,7 @@ class SqliteStore:
 
     async def app_health_reads(self, workspace_id: str, app_id: str) -> AppHealthReads | None:
         rows = await self._read(_APP_HEALTH_READS, (app_id, workspace_id))
-        return _health_reads(rows[0]) if rows else None
+        return health_reads_from_row(rows[0]) if rows else None
 
     async def health_transitions(self, app_id: str, start_ns: int, end_ns: int, limit: int) -> HealthTransitions:
         # Seeks only (five per transition): on the loop's thread, as the other request reads.
@@ -1147,14 +1148,6 @@ def _due(row: tuple[Any, ...]) -> DueDelivery:
     """A row of _DUE_DELIVERIES: the delivery's columns, the channel's, the alert's (NULLs without one), the name."""
     alert = alert_from_row(row[_CHANNEL_END:-1]) if row[_CHANNEL_END] is not None else None
     return DueDelivery(Delivery(*row[:_DELIVERY_WIDTH]), _channel(row[_DELIVERY_WIDTH:_CHANNEL_END]), alert, row[-1])
-
-
-def _health_reads(row: tuple[Any, ...]) -> AppHealthReads:
-    """The row of _APP_HEALTH_READS: App's 7 columns, HealthSnapshot's 9 (all NULL without one), the deploy's."""
-    snapshot = None
-    if row[7] is not None:
-        snapshot = HealthSnapshot(*row[7:15], reasons=tuple(json.loads(row[15])))
-    return AppHealthReads(App(*row[:7]), snapshot, row[16])
 
 
 def _snapshot(row: aiosqlite.Row) -> HealthSnapshot:
