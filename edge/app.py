@@ -21,6 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 import jsonmap
 from edge import console, openapi, request, sse
+from edge.bodies import Bodies
 from edge.config import Config
 from edge.errors import ApiError, error_info, from_rpc_error, invalid_argument, method_not_allowed, route_not_found
 from edge.routes import Route, Router, routes_from
@@ -86,6 +87,7 @@ class Edge:
         self.routes = routes_from(services)
         self.router = Router(self.routes)
         self._calls = {route.grpc_path: _callable(channel, route.method) for route in self.routes}
+        self._bodies = Bodies(route for route in self.routes if not route.method.server_streaming)
         # Read from the options once, not per request.
         self._query_token = frozenset(r.grpc_path for r in self.routes if jsonmap.allow_query_token(r.method))
         self._health = health_pb2_grpc.HealthStub(channel)
@@ -206,8 +208,7 @@ class Edge:
                 # RFC 6750: credentials were sent and refused (no error code when none were sent).
                 error.headers["www-authenticate"] = 'Bearer realm="monitoring", error="invalid_token"'
             raise
-        value = jsonmap.field_to_json(reply, route.response_body) if route.response_body else jsonmap.to_json(reply)
-        await _respond(send, 200, jsonmap.dumps(value))
+        await _respond(send, 200, self._bodies.body(route, reply))
 
     def _deadline(self, headers: Mapping[str, str], *, streaming: bool) -> float | None:
         raw = headers.get("grpc-timeout")
@@ -218,14 +219,16 @@ class Edge:
 
 def _callable(channel: grpc.aio.Channel, method: descriptor.MethodDescriptor) -> Any:
     path = f"/{method.containing_service.full_name}/{method.name}"
-    response = message_factory.GetMessageClass(method.output_type)
-    kind = channel.unary_stream if method.server_streaming else channel.unary_unary
     if method.client_streaming:
         raise ValueError(f"{method.full_name}: client streaming cannot be mapped to HTTP")
+    if method.server_streaming:
+        kind, parse = channel.unary_stream, message_factory.GetMessageClass(method.output_type).FromString
+    else:
+        kind, parse = channel.unary_unary, None  # the reply's bytes: edge/bodies.py parses them when it must
     return kind(
         path,
         request_serializer=lambda m: m.SerializeToString(),
-        response_deserializer=response.FromString,
+        response_deserializer=parse,
         # As grpcio-tools' generated stubs do: C-core resolves the method once, not on every call.
         _registered_method=True,
     )
