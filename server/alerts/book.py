@@ -19,10 +19,6 @@ _SEVERITIES = {severity: enum_from_json(pb.AlertSeverity.DESCRIPTOR, severity) f
 _RESOLVERS = {by: enum_from_json(pb.AlertResolution.DESCRIPTOR, by) for by in ResolvedBy}
 
 
-# Listed messages kept per process: as many as the store keeps alert records (see MEMO_ROWS).
-MEMO_MESSAGES = MEMO_ROWS
-
-
 def alert_message(alert: Alert, app_name: str, now: int | None = None) -> pb.Alert:
     """The Alert message of ``alert``; ``acknowledged`` tells whether its acknowledgement is in effect at ``now``
     (the current time when None)."""
@@ -31,7 +27,7 @@ def alert_message(alert: Alert, app_name: str, now: int | None = None) -> pb.Ale
     return message
 
 
-@functools.lru_cache(maxsize=MEMO_MESSAGES)
+@functools.lru_cache(maxsize=MEMO_ROWS)  # as many as the store keeps records
 def _listed(alert: Alert, app_name: str, acknowledged: bool) -> pb.Alert:
     """A listing's message of ``alert``, kept: the three arguments fix it (records are frozen), and the store hands
     back the same record for the same row, so a listing read again builds no message. Never changed once made:
