@@ -244,7 +244,8 @@ class HealthService:
 
     async def health_of(self, workspace_id: str, app_id: str) -> pb.GetAppHealthResponse:
         """The app's health; NotFound when it is not in the workspace. The app, its snapshot and its last deploy
-        are read in one store call (one query: the call's only trip to the store besides auth)."""
+        are read in one store call (one query: the call's only trip to the store besides auth). The reply may be
+        shared with other calls (see _evaluated): read it, copy it, never change it."""
         reads = await self._store.app_health_reads(workspace_id, app_id)
         if reads is None:
             raise NotFound("app", app_id)

@@ -57,6 +57,19 @@ def test_the_same_bytes_of_another_method_are_that_methods_body() -> None:
     assert kept.body(_route("ListAlerts", response_body="alerts"), b"") == b"[]"
 
 
+def test_what_is_kept_stays_within_the_budget_oldest_out_first() -> None:
+    route = _route("GetAppHealth")
+    replies = [_health(status).SerializeToString() for status in (pb.HEALTH_STATUS_HEALTHY, pb.HEALTH_STATUS_DEGRADED)]
+    one = len(replies[0]) + len(Bodies(ROUTES).body(route, replies[0]))
+    kept = Bodies(ROUTES, budget_bytes=one + 10)  # room for one reply and its body
+    first = kept.body(route, replies[0])
+    assert kept.body(route, replies[0]) is first and kept.kept_bytes == one
+    kept.body(route, replies[1])  # the first is dropped to make room
+    assert kept.kept_bytes <= one + 10
+    again = kept.body(route, replies[0])
+    assert again == first and again is not first
+
+
 def test_large_replies_are_rendered_every_time() -> None:
     kept = Bodies(ROUTES)
     route = _route("ListAlerts", response_body="alerts")
@@ -65,3 +78,4 @@ def test_large_replies_are_rendered_every_time() -> None:
     first = kept.body(route, large)
     again = kept.body(route, large)
     assert again == first and again is not first
+    assert kept.kept_bytes == 0
