@@ -38,13 +38,12 @@ from server.backend_body import http_client
 from server.config import NotifySettings
 from server.convert import NS_PER_S, now_ns
 from server.errors import network_cause
-from server.ids import new_id
 from server.notify import payloads, retry, signing
 from server.notify.destinations import refused_reason
 from server.states import ChannelKind, DeliveryStatus, NotificationEvent
 from server.store import Store
 from server.store.base import LeaseLost
-from server.store.records import Alert, Attempt, Channel, Delivery, DueDelivery, Fence
+from server.store.records import Alert, Attempt, Channel, Delivery, DueDelivery, Fence, pending_delivery
 
 log = logging.getLogger("server.notify.sender")
 
@@ -176,7 +175,10 @@ class Notifier:
         # Due only well after this attempt must have ended: the sender's rounds leave it alone meanwhile, yet
         # if this process dies before recording, the row is not left pending for ever (a round sends it).
         hold_ns = int(3 * self._settings.timeout_s * NS_PER_S) + NS_PER_S
-        queued = await self._store.enqueue_delivery(_test_delivery(channel, now_ns, now_ns + hold_ns))
+        test = pending_delivery(
+            channel.id, channel.workspace_id, NotificationEvent.TEST, None, now_ns, next_attempt_ns=now_ns + hold_ns
+        )
+        queued = await self._store.enqueue_delivery(test)
         due = DueDelivery(delivery=queued, channel=channel, alert=None, app_name="")
         body = self._body(due)
         at = self._clock()
@@ -346,24 +348,6 @@ def _attempt(at: int, status: DeliveryStatus, next_ns: int | None, outcome: _Out
         status_code=outcome.status_code,
         error=None if status == DeliveryStatus.DELIVERED else outcome.error,
         body=body,
-    )
-
-
-def _test_delivery(channel: Channel, now_ns: int, next_attempt_ns: int) -> Delivery:
-    return Delivery(
-        id=new_id("evt", now_ns),
-        channel_id=channel.id,
-        workspace_id=channel.workspace_id,
-        event=NotificationEvent.TEST,
-        alert_id=None,
-        created_ns=now_ns,
-        status=DeliveryStatus.PENDING,
-        attempts=0,
-        next_attempt_ns=next_attempt_ns,
-        last_attempt_ns=None,
-        last_status_code=None,
-        last_error=None,
-        body=None,
     )
 
 

@@ -51,6 +51,7 @@ from server.store.records import (
     Workspace,
     alert_from_row,
     health_reads_from_row,
+    pending_delivery,
 )
 from server.store.schema import migrations
 
@@ -531,30 +532,9 @@ async def _queue(connection: PoolConnectionProxy, events: Sequence[_Event], now_
             subscribers[workspace_id] = [(channel_id, taken.split(",")) for channel_id, taken in found]
         for channel_id, taken in subscribers[workspace_id]:
             if event in taken:
-                rows.append(_delivery_row(_pending(channel_id, workspace_id, event, alert_id, now_ns)))
+                rows.append(_delivery_row(pending_delivery(channel_id, workspace_id, event, alert_id, now_ns)))
     if rows:
         await connection.executemany(_ENQUEUE_DELIVERY, rows)
-
-
-def _pending(
-    channel_id: str, workspace_id: str, event: NotificationEvent, alert_id: str | None, now_ns: int
-) -> Delivery:
-    """A new event for one channel, due at once; its id is the idempotency key of every attempt."""
-    return Delivery(
-        new_id("evt", now_ns),
-        channel_id,
-        workspace_id,
-        event,
-        alert_id,
-        now_ns,
-        DeliveryStatus.PENDING,
-        0,
-        now_ns,
-        None,
-        None,
-        None,
-        None,
-    )
 
 
 def _delivery_row(d: Delivery) -> tuple[Any, ...]:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from server.ids import new_id
 from server.states import (
     AlertSeverity,
     AlertType,
@@ -234,6 +235,35 @@ class Delivery:
 
     def __post_init__(self) -> None:
         _coerce(self, event=NotificationEvent, status=DeliveryStatus)
+
+
+def pending_delivery(
+    channel_id: str,
+    workspace_id: str,
+    event: NotificationEvent,
+    alert_id: str | None,
+    now_ns: int,
+    *,
+    next_attempt_ns: int | None = None,
+) -> Delivery:
+    """A new event for one channel, due at ``next_attempt_ns`` (at once when None); its id, made now, is the
+    idempotency key of every attempt."""
+    due_ns = now_ns if next_attempt_ns is None else next_attempt_ns
+    return Delivery(
+        new_id("evt", now_ns),
+        channel_id,
+        workspace_id,
+        event,
+        alert_id,
+        now_ns,
+        DeliveryStatus.PENDING,
+        0,
+        due_ns,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
