@@ -29,6 +29,11 @@ def timestamp(ns: int | None) -> timestamp_pb2.Timestamp | None:
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
 
 
+def set_timestamp(field: timestamp_pb2.Timestamp, ns: int) -> None:
+    """Writes ``ns`` into a message's Timestamp field in place (a Timestamp handed to a message is copied)."""
+    field.seconds, field.nanos = divmod(ns, NS_PER_S)
+
+
 def nanoseconds(ts: timestamp_pb2.Timestamp) -> int:
     return ts.seconds * NS_PER_S + ts.nanos
 

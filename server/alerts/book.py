@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import functools
 
-from google.protobuf import timestamp_pb2
-
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.convert import NS_PER_S, enum_from_json, now_ns
+from server.convert import enum_from_json, now_ns, set_timestamp
 from server.errors import NotFound
 from server.states import AlertSeverity, AlertType, ResolvedBy
 from server.store import Store
@@ -46,9 +44,9 @@ def _fill(message: pb.Alert, alert: Alert, app_name: str, acknowledged: bool) ->
     message.type = TYPE_NUMBERS[alert.type]  # type: ignore[assignment]
     message.severity = _SEVERITIES[alert.severity]  # type: ignore[assignment]
     message.message = alert.message
-    _stamp(message.triggered_at, alert.triggered_ns)
+    set_timestamp(message.triggered_at, alert.triggered_ns)
     if alert.resolved_ns is not None:
-        _stamp(message.resolved_at, alert.resolved_ns)
+        set_timestamp(message.resolved_at, alert.resolved_ns)
         message.resolved = True
     if alert.resolved_by is not None:
         message.resolved_by = _RESOLVERS[alert.resolved_by]  # type: ignore[assignment]
@@ -60,25 +58,20 @@ def _fill(message: pb.Alert, alert: Alert, app_name: str, acknowledged: bool) ->
         message.silence_id = alert.silence_id
     if alert.held_until_ns is not None:
         message.held_for_deploy = True
-        _stamp(message.held_until, alert.held_until_ns)
+        set_timestamp(message.held_until, alert.held_until_ns)
     if alert.notified_ns is not None:
-        _stamp(message.notified_at, alert.notified_ns)
-
-
-def _stamp(stamp: timestamp_pb2.Timestamp, ns: int) -> None:
-    # In place: a Timestamp handed to the message would be copied.
-    stamp.seconds, stamp.nanos = divmod(ns, NS_PER_S)
+        set_timestamp(message.notified_at, alert.notified_ns)
 
 
 def _fill_acknowledgement(message: pb.Alert, alert: Alert, acknowledged_ns: int, acknowledged: bool) -> None:
-    _stamp(message.acknowledged_at, acknowledged_ns)
+    set_timestamp(message.acknowledged_at, acknowledged_ns)
     message.acknowledged = acknowledged
     if alert.acknowledged_by is not None:
         message.acknowledged_by_key_id = alert.acknowledged_by
     if alert.ack_note:  # "" is no note: null
         message.acknowledgement_note = alert.ack_note
     if alert.ack_until_ns is not None:
-        _stamp(message.acknowledged_until, alert.ack_until_ns)
+        set_timestamp(message.acknowledged_until, alert.ack_until_ns)
 
 
 class AlertBook:

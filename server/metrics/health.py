@@ -24,11 +24,9 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 
-from google.protobuf import timestamp_pb2
-
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.config import HealthSettings
-from server.convert import NS_PER_S, enum_from_json, now_ns
+from server.convert import NS_PER_S, enum_from_json, now_ns, set_timestamp
 from server.errors import NotFound, ServiceError
 from server.metrics.evaluator import AppSample, Tick
 from server.metrics.prometheus import BACKEND as PROMETHEUS
@@ -265,7 +263,7 @@ class HealthService:
             if snapshot is None:
                 summary.status = pb.HEALTH_STATUS_UNKNOWN
                 continue
-            _set_time(summary.last_checked_at, snapshot.checked_ns)
+            set_timestamp(summary.last_checked_at, snapshot.checked_ns)
             stale = is_stale(snapshot, at_ns, self._stale_after_ns)
             summary.status = pb.HEALTH_STATUS_UNKNOWN if stale else _STATUS_NUMBERS[snapshot.status]  # type: ignore[assignment]
         return reply
@@ -278,7 +276,7 @@ class HealthService:
         if snapshot is None:
             reply.reasons.append("not evaluated yet")
         else:
-            _set_time(reply.last_checked_at, snapshot.checked_ns)
+            set_timestamp(reply.last_checked_at, snapshot.checked_ns)
             age_s = (at_ns - snapshot.checked_ns) // NS_PER_S
             reply.reasons.append(f"last evaluation {age_s} s ago: the evaluator is not running")
         return reply
@@ -287,7 +285,7 @@ class HealthService:
 def _unevaluated(app_id: str, deployed_ns: int | None) -> pb.GetAppHealthResponse:
     reply = pb.GetAppHealthResponse(app_id=app_id, status=pb.HEALTH_STATUS_UNKNOWN)
     if deployed_ns is not None:
-        _set_time(reply.last_deployed_at, deployed_ns)
+        set_timestamp(reply.last_deployed_at, deployed_ns)
     return reply
 
 
@@ -297,7 +295,7 @@ def _evaluated(app_id: str, snapshot: HealthSnapshot, deployed_ns: int | None) -
     same record for the same row), so polling an app between two ticks builds one reply. Never changed once made:
     gRPC only serializes it."""
     reply = _unevaluated(app_id, deployed_ns)
-    _set_time(reply.last_checked_at, snapshot.checked_ns)
+    set_timestamp(reply.last_checked_at, snapshot.checked_ns)
     reply.status = _STATUS_NUMBERS[snapshot.status]  # type: ignore[assignment]
     reply.reasons.extend(snapshot.reasons)
     if snapshot.status is not HealthStatus.UNKNOWN:
@@ -311,8 +309,3 @@ def _evaluated(app_id: str, snapshot: HealthSnapshot, deployed_ns: int | None) -
     if snapshot.avg_latency_ms is not None:
         reply.avg_latency_ms = snapshot.avg_latency_ms
     return reply
-
-
-def _set_time(field: timestamp_pb2.Timestamp, ns: int) -> None:
-    # In place: a Timestamp handed to the reply would be copied into it.
-    field.seconds, field.nanos = divmod(ns, NS_PER_S)

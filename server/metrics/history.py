@@ -16,11 +16,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from google.protobuf import timestamp_pb2
-
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
-from server.convert import NS_PER_S, enum_from_json, now_ns
+from server.convert import NS_PER_S, enum_from_json, now_ns, set_timestamp
 from server.errors import InvalidArgument
 from server.states import HealthStatus
 from server.store import Store
@@ -91,13 +89,13 @@ class HealthHistory:
         window = window_of(request, self._clock())
         found = await self._store.health_transitions(app.id, window.start_ns, window.end_ns, limit + 1)
         reply = pb.GetAppHealthHistoryResponse(app_id=app.id, truncated=len(found.transitions) > limit)
-        _set_time(reply.start_time, window.start_ns)
-        _set_time(reply.end_time, window.end_ns)
+        set_timestamp(reply.start_time, window.start_ns)
+        set_timestamp(reply.end_time, window.end_ns)
         if found.status_at_start is not None:
             reply.status_at_start = _STATUS_NUMBERS[found.status_at_start]  # type: ignore[assignment]
         for transition in found.transitions[:limit]:
             item = reply.transitions.add(status=_STATUS_NUMBERS[transition.status], reasons=transition.reasons)
-            _set_time(item.at, transition.at_ns)
+            set_timestamp(item.at, transition.at_ns)
             if transition.previous is not None:
                 item.previous_status = _STATUS_NUMBERS[transition.previous]  # type: ignore[assignment]
         await self._add_uptime(reply, app.id, window.now_ns)
@@ -119,7 +117,3 @@ class HealthHistory:
             percent = uptime_percent(in_window)
             if percent is not None:
                 item.uptime_percent = percent
-
-
-def _set_time(field: timestamp_pb2.Timestamp, ns: int) -> None:
-    field.seconds, field.nanos = divmod(ns, NS_PER_S)

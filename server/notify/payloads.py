@@ -21,7 +21,7 @@ from google.protobuf import timestamp_pb2
 import jsonmap
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.alerts.book import alert_message
-from server.convert import NS_PER_S, enum_from_json
+from server.convert import NS_PER_S, enum_from_json, set_timestamp
 from server.states import NotificationEvent, PayloadFormat, ResolvedBy
 from server.store.records import Alert, Channel, Delivery
 
@@ -95,7 +95,7 @@ def _service(delivery: Delivery, channel: Channel, alert: Alert | None, app_name
         workspace_id=delivery.workspace_id,
         channel_id=channel.id,
     )
-    message.occurred_at.seconds, message.occurred_at.nanos = divmod(delivery.created_ns, NS_PER_S)
+    set_timestamp(message.occurred_at, delivery.created_ns)
     if alert is not None:
         message.alert.CopyFrom(alert_message(alert, app_name))
     return jsonmap.dumps(jsonmap.to_json(message))
