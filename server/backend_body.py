@@ -1,4 +1,5 @@
-"""The HTTP side shared by the Prometheus and Loki clients: the pool under httpx, and an answer read to a byte cap.
+"""The HTTP side shared by the Prometheus and Loki clients: the pool under httpx, an answer read to a byte cap, and
+its JSON decoded.
 
 Both clients speak the httpx API; underneath, their connections are aiohttp's, through httpx-aiohttp's
 transport (:func:`http_client`). Measured side by side on a real Prometheus (``bench/bench_prom_client.py``,
@@ -18,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
 from server.errors import Unavailable
@@ -44,6 +46,16 @@ async def read_capped(response: httpx.Response, cap: int, *, backend: str, advic
             raise Unavailable(backend, message, detail=detail)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def decode_json(content: bytes | str) -> Any:
+    """A backend's JSON answer as Python values; ValueError (``orjson.JSONDecodeError``) when it is not JSON.
+
+    orjson, not the standard library: it decodes Prometheus's matrices in about half the time of ``json.loads``
+    (7 days of six series: 93 → 42 µs per answer, docs/benchmarks.md), and the answers are decoded on every
+    query. Strict JSON: a bare ``NaN`` is refused, as neither backend writes one (Prometheus quotes its values).
+    """
+    return orjson.loads(content)
 
 
 def http_client(

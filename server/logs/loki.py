@@ -24,7 +24,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from server.backend_body import http_client, read_capped
+from server.backend_body import decode_json, http_client, read_capped
 from server.errors import DeadlineExceeded, ServiceError, Unavailable, http_cause, network_cause, without_password
 
 BACKEND = "Loki"
@@ -223,7 +223,7 @@ class Tail:
             frame = closed.rcvd
             raise TailClosed(frame.code if frame else 1006, frame.reason if frame else "") from None
         try:
-            body = json.loads(message)
+            body = decode_json(message)
             entries = [e for stream in parse_streams(body.get("streams") or []) for e in stream]
         except _SHAPE_ERRORS as error:
             raise TailClosed(1007, f"unreadable tail frame: {error}") from None
@@ -233,7 +233,7 @@ class Tail:
 def _parsed(body: bytes, parse: Callable[[Any], T]) -> T:
     """``parse`` of the JSON body; a body of any other shape is a malformed answer (UNAVAILABLE, not UNKNOWN)."""
     try:
-        return parse(json.loads(body))
+        return parse(decode_json(body))
     except _SHAPE_ERRORS as error:
         raise Unavailable.malformed(BACKEND, f"{error!r} in the body {_text(_decoded(body))!r}") from None
 

@@ -28,7 +28,6 @@ import asyncio
 import collections
 import dataclasses
 import functools
-import json
 import logging
 import math
 import time
@@ -38,7 +37,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from server.backend_body import http_client, read_capped
+from server.backend_body import decode_json, http_client, read_capped
 from server.errors import DeadlineExceeded, ServiceError, Unavailable, http_cause, network_cause, without_password
 
 BACKEND = "prometheus"
@@ -261,7 +260,7 @@ def _cause(error: httpx.HTTPError) -> str:
 def _envelope(status: int, headers: httpx.Headers, content: bytes, timeout_s: float) -> dict[str, Any]:
     """The ``data`` of a success envelope, or the domain error the response stands for."""
     try:
-        body = json.loads(content)
+        body = decode_json(content)
     except ValueError:
         kind = headers.get("content-type", "no content type")
         raise _failed(status, f"HTTP {status}, a non-JSON body ({kind}): {_excerpt(_text(content))!r}") from None
