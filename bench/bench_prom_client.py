@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import pathlib
@@ -171,6 +172,8 @@ def client_for(candidate: str, url: str) -> Any:
         # Same class, its httpx.AsyncClient swapped for httpx2's (same API; only the success path runs here).
         client._http = httpx2_client(client.base_url, TIMEOUT_S, prom.API_POOL, headers=prom._HEADERS)
         client._urls = {path: httpx2.URL(str(url)) for path, url in client._urls.items()}
+        timeouts = {"timeout": client._http.timeout.as_dict()}
+        client._post = functools.partial(httpx2.Request, "POST", headers=client._http.headers, extensions=timeouts)
     return client
 
 

@@ -203,7 +203,9 @@ async def test_the_prometheus_client_sends_url_credentials_as_basic_auth(serving
     expected = base64.b64encode(f"monitor:{SECRET}".encode()).decode()
     assert head.startswith(b"POST /api/v1/query HTTP/1.1\r\n")
     assert f"\r\nauthorization: Basic {expected}\r\n".encode() in head
+    # The client's own headers, on the request the Prometheus client builds itself.
     assert b"\r\ncontent-type: application/x-www-form-urlencoded\r\n" in head.lower()
+    assert b"\r\naccept-encoding: identity\r\n" in head.lower()
 
 
 async def test_no_error_repeats_the_password_in_the_url() -> None:
