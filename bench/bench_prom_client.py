@@ -14,12 +14,13 @@ A real Prometheus over the month of backfilled test data (testing/metrics_data.p
 Every httpx candidate runs under the service's own ``PrometheusClient`` and its request building (a pre-encoded
 form, no cookie jar, no per-request log line, uncompressed answers), so only what runs underneath differs.
 
-Part 1, in this process: per round and period, each candidate (order rotated every round) sends the six
-query_range calls of GetAppMetrics at once through a ``PrometheusClient`` (``aiohttp``: its reference
-client); ``time.process_time`` around the six is the client's CPU (Prometheus is another process). One more
-row, ``httpx-aiohttp, 1 batch``, is what GetAppMetrics sends now: the six templates in one query_range
-(``Queries.range_batch``), split back by the service's code; its CPU is that one request's. The parsed results
-of every candidate and of the batch are compared byte for byte (as JSON) with plain aiohttp's six in every round.
+Part 1, in this process, on uvloop (the server's event loop): per round and period, each candidate (order
+rotated every round) sends the six query_range calls of GetAppMetrics at once through a ``PrometheusClient``
+(``aiohttp``: its reference client); ``time.process_time`` around the six is the client's CPU (Prometheus is
+another process). One more row, ``httpx-aiohttp, 1 batch``, is what GetAppMetrics sends now: the six templates in
+one query_range (``Queries.range_batch``), split back by the service's code; its CPU is that one request's. The
+parsed results of every candidate and of the batch are compared byte for byte (as JSON) with plain aiohttp's six
+in every round.
 
 Part 2, through real monitoring-server processes: one per ``--servers`` entry ``CANDIDATE[/BATCHES]`` (an httpx
 candidate, and how many requests GetAppMetrics sends its six range queries in: 6 is one each, as before issue
@@ -119,6 +120,7 @@ if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--serve":
 import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 import httpx2  # noqa: E402
+import uvloop  # noqa: E402
 from bench_metrics import NAMES, BareHttp  # noqa: E402
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb  # noqa: E402
@@ -385,4 +387,4 @@ if __name__ == "__main__":
     parser.add_argument("--servers", default=SERVERS, help="part 2's servers: CANDIDATE[/BATCHES],…")
     args = parser.parse_args()
     specs = args.servers.split(",")
-    asyncio.run(main(min(args.rounds, 2000), args.periods.split(","), min(args.seconds, 1800), specs))
+    uvloop.run(main(min(args.rounds, 2000), args.periods.split(","), min(args.seconds, 1800), specs))
