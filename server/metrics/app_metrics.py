@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import functools
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -216,18 +217,26 @@ def _days(seconds: int) -> str:
 
 def metric_series(found: Sequence[Series], unit: str) -> pb.MetricSeries:
     """One response series from a query's result: finite points only, summaries only when there are points."""
-    points = [(t, v) for t, v in found[0].points if math.isfinite(v)] if found else []
-    if not points:
+    points = found[0].points if found else ()
+    values = list(map(_value, points))
+    if all(map(math.isfinite, values)):
+        times = list(map(_time, points))  # the usual case: nothing to drop, and no loop of Python code per point
+    else:
+        kept = [(t, v) for t, v in points if math.isfinite(v)]
+        times, values = list(map(_time, kept)), list(map(_value, kept))
+    if not values:
         return pb.MetricSeries(unit=unit)
-    values = [v for _, v in points]
     series = pb.MetricSeries(
         unit=unit, values=values, current=values[-1], avg=math.fsum(values) / len(values), max=max(values)
     )
     # Parsing bytes into a message appends to its repeated fields, so the labels go in as the bytes of
     # one-label series, each made once (_label). Building a Timestamp per point was most of the server's CPU
     # outside the HTTP client (6 × 169 points for 7d); the bytes cost about a third of that.
-    series.MergeFromString(b"".join([_label(t) for t, _ in points]))
+    series.MergeFromString(b"".join(map(_label, times)))
     return series
+
+
+_time, _value = operator.itemgetter(0), operator.itemgetter(1)
 
 
 @functools.lru_cache(maxsize=LABEL_CACHE)

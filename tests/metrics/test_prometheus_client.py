@@ -124,6 +124,7 @@ def test_non_finite_points_are_dropped_and_summaries_cover_the_rest() -> None:
     assert (series.current, series.avg, series.max) == (3.0, 2.0, 3.0)
     only_nan = metric_series([Series({}, [(60.0, math.nan)])], "%")
     assert list(only_nan.values) == [] and not only_nan.HasField("avg")
+    assert metric_series([], "req") == pb.MetricSeries(unit="req")  # no series at all: no points, no summaries
 
 
 @pytest.mark.parametrize(
