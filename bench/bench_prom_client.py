@@ -174,8 +174,7 @@ def client_for(candidate: str, url: str) -> Any:
         # Same class, its httpx.AsyncClient swapped for httpx2's (same API; only the success path runs here).
         client._http = httpx2_client(client.base_url, TIMEOUT_S, prom.API_POOL, headers=prom._HEADERS)
         client._urls = {path: httpx2.URL(str(url)) for path, url in client._urls.items()}
-        timeouts = {"timeout": client._http.timeout.as_dict()}
-        client._post = functools.partial(httpx2.Request, "POST", headers=client._http.headers, extensions=timeouts)
+        client._post_request = functools.partial(httpx2.Request, "POST", headers=client._http.headers)
     return client
 
 

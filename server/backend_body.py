@@ -1,5 +1,6 @@
 """The HTTP side shared by the Prometheus and Loki clients: the pool under httpx, an answer read to a byte cap, and
-its JSON decoded.
+its JSON decoded. (The Prometheus client builds its requests itself, its hot path; Loki's go through
+``client.stream``.)
 
 Both clients speak the httpx API; underneath, their connections are aiohttp's, through httpx-aiohttp's
 transport (:func:`http_client`). Measured side by side on a real Prometheus (``bench/bench_prom_client.py``,
@@ -53,7 +54,9 @@ def decode_json(content: bytes | str) -> Any:
 
     orjson, not the standard library: it decodes Prometheus's matrices in about half the time of ``json.loads``
     (7 days of six series: 93 → 42 µs per answer, docs/benchmarks.md), and the answers are decoded on every
-    query. Strict JSON: a bare ``NaN`` is refused, as neither backend writes one (Prometheus quotes its values).
+    query. What the backends write decodes to the values ``json.loads`` gives (tests/server/test_backend_json.py).
+    What neither writes differs: a bare ``NaN``, a number beyond a double and a lone surrogate escape are refused,
+    an integer beyond 64 bits becomes a float (Go's encoders quote Prometheus's values and replace bad text).
     """
     return orjson.loads(content)
 
@@ -96,9 +99,10 @@ class Transport(AiohttpTransport):
     """
 
     def get_client(self) -> aiohttp.ClientSession:
-        # The package's session (the pool's size, keep-alive expiry and TLS context), without a cookie jar:
-        # httpx's is already empty (_NoCookies), but aiohttp's own kept a named host's cookies and sent them back,
-        # and it filters every request's cookies, 0.01–0.02 ms of the client's CPU per query.
+        # httpx-aiohttp 0.2's session (the pool's size, keep-alive expiry and TLS context), without a cookie jar:
+        # httpx's is already empty (_NoCookies), but aiohttp's own kept a named host's cookies and sent them back
+        # (and filtered every request's, 0.01–0.05 ms per query, within the noise). The package's other session
+        # options (a Unix socket, a local address, a session of the caller's) are never passed (_options).
         limit = {} if self.limits.max_connections is None else {"limit": self.limits.max_connections}
         connector = aiohttp.TCPConnector(keepalive_timeout=self.limits.keepalive_expiry, ssl=self.ssl_context, **limit)
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())

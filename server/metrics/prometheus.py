@@ -111,13 +111,11 @@ class PrometheusClient:
         self.timeout_s = timeout_s
         self._logged_url = without_password(self.base_url)
         self._http = http_client(self.base_url, timeout_s, max_connections, headers=_HEADERS, transport=transport)
-        # Whole URLs, parsed once, and each request built from them with the client's headers and timeouts: what
-        # the client's build_request would do, without joining a relative URL to the base and merging the
-        # headers, cookies and parameters again on every request (0.03–0.05 ms of the client's ~0.5 ms per query).
+        # Whole URLs, parsed once, and each request built over one with the client's headers (send() adds the
+        # client's timeouts): what the client's build_request would do, without joining a relative URL to the base
+        # and merging headers, cookies and parameters again on every request (0.03–0.05 ms of ~0.5 ms per query).
         self._urls = {path: httpx.URL(self.base_url + path) for path in (_QUERY, _QUERY_RANGE)}
-        self._post = functools.partial(
-            httpx.Request, "POST", headers=self._http.headers, extensions={"timeout": self._http.timeout.as_dict()}
-        )
+        self._post_request = functools.partial(httpx.Request, "POST", headers=self._http.headers)
         self._coalesce = coalesce
         self._in_flight: dict[tuple[str, tuple[tuple[str, str], ...]], _Shared] = {}
         self._cache_size = range_cache
@@ -210,7 +208,7 @@ class PrometheusClient:
         try:
             # httpx's timeouts are per phase (connect, each read); this bounds the whole exchange.
             async with asyncio.timeout(self.timeout_s):
-                response = await self._http.send(self._post(self._urls[path], content=form), stream=True)
+                response = await self._http.send(self._post_request(self._urls[path], content=form), stream=True)
                 try:
                     body = await read_capped(response, MAX_RESPONSE_BYTES, backend=BACKEND)
                 finally:

@@ -1,8 +1,10 @@
-"""The backends' answers are decoded with orjson (server.backend_body.decode_json): the same values as json.loads.
+"""The backends' answers are decoded with orjson (server.backend_body.decode_json): what they write, to the values
+json.loads gives.
 
 Every real Prometheus and Loki payload kept in tests/fixtures, and the numbers where a decoder could round
 differently, decode to equal Python values. What is not JSON is a json.JSONDecodeError (a ValueError, as the
-clients expect), a bare NaN included, which json.loads would take and neither backend writes.
+clients expect); so are a bare NaN and a lone surrogate escape, which json.loads would take and neither backend
+writes (Go's encoders quote Prometheus's values and replace text that is not UTF-8 with U+FFFD).
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ def test_numbers_round_as_the_standard_library_rounds_them(number: bytes) -> Non
     assert decoded == json.loads(number) and math.copysign(1, decoded) == math.copysign(1, json.loads(number))
 
 
-@pytest.mark.parametrize("content", [b"", b"<html>bad gateway</html>", b'{"status":', b"\xff\xfe", b"[NaN]"])
+@pytest.mark.parametrize(
+    "content", [b"", b"<html>bad gateway</html>", b'{"status":', b"\xff\xfe", b"[NaN]", b'["\\ud800"]']
+)
 def test_what_is_not_json_is_a_decode_error(content: bytes) -> None:
     with pytest.raises(json.JSONDecodeError):  # a ValueError, which the clients catch
         decode_json(content)
