@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import time
+import types
+from collections.abc import Mapping
 
 from google.protobuf import timestamp_pb2
 from google.protobuf.descriptor import EnumDescriptor
@@ -42,6 +44,14 @@ def nanoseconds(ts: timestamp_pb2.Timestamp) -> int:
 def _json_table(enum: EnumDescriptor) -> tuple[dict[int, str], dict[str, int]]:
     to_json = {v.number: v.GetOptions().Extensions[json_pb2.json_value] for v in enum.values if v.number}
     return to_json, {text: number for number, text in to_json.items()}
+
+
+@functools.cache
+def json_numbers(enum: EnumDescriptor) -> Mapping[str, int]:
+    """The enum's numbers by documented string, one read-only table per enum for the process, for the hot paths
+    that convert many states: a state's StrEnum member is a key too (tests/server/test_states.py keeps
+    server.states equal to the proto's values)."""
+    return types.MappingProxyType(_json_table(enum)[1])
 
 
 def enum_to_json(enum: EnumDescriptor, number: int) -> str:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import functools
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
-from server.convert import enum_from_json, now_ns, set_timestamp
+from server.convert import json_numbers, now_ns, set_timestamp
 from server.errors import NotFound
-from server.states import AlertSeverity, AlertType, ResolvedBy
+from server.states import ResolvedBy
 from server.store import Store
 from server.store.records import MEMO_ROWS, Alert
 
-# The proto's numbers of the states, looked up once: ListAlerts converts a few per alert (silences use the types').
-TYPE_NUMBERS = {kind: enum_from_json(pb.AlertType.DESCRIPTOR, kind) for kind in AlertType}
-_SEVERITIES = {severity: enum_from_json(pb.AlertSeverity.DESCRIPTOR, severity) for severity in AlertSeverity}
-_RESOLVERS = {by: enum_from_json(pb.AlertResolution.DESCRIPTOR, by) for by in ResolvedBy}
+# The proto's numbers of the states: ListAlerts converts a few per alert.
+_TYPES = json_numbers(pb.AlertType.DESCRIPTOR)
+_SEVERITIES = json_numbers(pb.AlertSeverity.DESCRIPTOR)
+_RESOLVERS = json_numbers(pb.AlertResolution.DESCRIPTOR)
 
 
 def alert_message(alert: Alert, app_name: str, now: int | None = None) -> pb.Alert:
@@ -41,7 +41,7 @@ def _fill(message: pb.Alert, alert: Alert, app_name: str, acknowledged: bool) ->
     message.id = alert.id
     message.app_id = alert.app_id
     message.app_name = app_name
-    message.type = TYPE_NUMBERS[alert.type]  # type: ignore[assignment]
+    message.type = _TYPES[alert.type]  # type: ignore[assignment]
     message.severity = _SEVERITIES[alert.severity]  # type: ignore[assignment]
     message.message = alert.message
     set_timestamp(message.triggered_at, alert.triggered_ns)

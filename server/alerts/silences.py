@@ -20,9 +20,8 @@ from collections.abc import Iterable
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
-from server.alerts.book import TYPE_NUMBERS
 from server.config import NotifySettings
-from server.convert import enum_from_json, enum_to_json, now_ns, timestamp
+from server.convert import enum_to_json, json_numbers, now_ns, timestamp
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.ids import new_id
 from server.states import AlertType, SilenceState
@@ -32,7 +31,8 @@ from server.store.records import Silence
 MAX_COMMENT = 1024
 MAX_DAYS = 366
 _MAX_LENGTH_NS = MAX_DAYS * 86_400 * 1_000_000_000
-_STATES = {state: enum_from_json(pb.SilenceState.DESCRIPTOR, state) for state in SilenceState}
+_STATES = json_numbers(pb.SilenceState.DESCRIPTOR)
+_TYPES = json_numbers(pb.AlertType.DESCRIPTOR)
 
 
 class ActiveSilences:
@@ -62,7 +62,7 @@ def silence_message(silence: Silence, now: int) -> pb.Silence:
     return pb.Silence(
         id=silence.id,
         app_id=silence.app_id or "",
-        alert_types=[TYPE_NUMBERS[t] for t in silence.alert_types],  # type: ignore[misc]
+        alert_types=[_TYPES[t] for t in silence.alert_types],  # type: ignore[misc]
         starts_at=timestamp(silence.starts_ns),
         ends_at=timestamp(silence.ends_ns),
         comment=silence.comment,

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server.config import HealthSettings
-from server.convert import NS_PER_S, enum_from_json, now_ns, set_timestamp
+from server.convert import NS_PER_S, json_numbers, now_ns, set_timestamp
 from server.errors import NotFound, ServiceError
 from server.metrics.evaluator import AppSample, Tick
 from server.metrics.prometheus import BACKEND as PROMETHEUS
@@ -40,7 +40,7 @@ log = logging.getLogger("server.metrics.health")
 
 _WORSE = {HealthStatus.HEALTHY: 0, HealthStatus.DEGRADED: 1, HealthStatus.UNHEALTHY: 2}
 # The proto's number of each status, looked up once rather than on every GetAppHealth.
-_STATUS_NUMBERS = {status: enum_from_json(pb.HealthStatus.DESCRIPTOR, status) for status in HealthStatus}
+_STATUS_NUMBERS = json_numbers(pb.HealthStatus.DESCRIPTOR)
 
 
 def judge(sample: AppSample, settings: HealthSettings) -> tuple[HealthStatus, tuple[str, ...]]:

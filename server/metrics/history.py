@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
-from server.convert import NS_PER_S, enum_from_json, now_ns, set_timestamp
+from server.convert import NS_PER_S, json_numbers, now_ns, set_timestamp
 from server.errors import InvalidArgument
 from server.states import HealthStatus
 from server.store import Store
@@ -38,7 +38,7 @@ UPTIME_WINDOWS: tuple[tuple[pb.Period.ValueType, int], ...] = (
 )
 _UP = (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
 # Timestamps a store time (int64 nanoseconds) can hold.
-_STATUS_NUMBERS = {status: enum_from_json(pb.HealthStatus.DESCRIPTOR, status) for status in HealthStatus}
+_STATUS_NUMBERS = json_numbers(pb.HealthStatus.DESCRIPTOR)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ import secrets
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
 from server.config import NotifySettings
-from server.convert import enum_from_json, enum_to_json, now_ns, timestamp
+from server.convert import enum_to_json, json_numbers, now_ns, timestamp
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.ids import new_id
 from server.notify.destinations import check_url
@@ -43,10 +43,10 @@ ALERT_EVENTS = (
 )
 ALERTMANAGER_EVENTS = (NotificationEvent.FIRED, NotificationEvent.RESOLVED)
 
-_KINDS = {kind: enum_from_json(pb.ChannelKind.DESCRIPTOR, kind) for kind in ChannelKind}
-_FORMATS = {fmt: enum_from_json(pb.PayloadFormat.DESCRIPTOR, fmt) for fmt in PayloadFormat}
-_EVENTS = {event: enum_from_json(pb.NotificationEvent.DESCRIPTOR, event) for event in NotificationEvent}
-_STATUSES = {status: enum_from_json(pb.DeliveryStatus.DESCRIPTOR, status) for status in DeliveryStatus}
+_KINDS = json_numbers(pb.ChannelKind.DESCRIPTOR)
+_FORMATS = json_numbers(pb.PayloadFormat.DESCRIPTOR)
+_EVENTS = json_numbers(pb.NotificationEvent.DESCRIPTOR)
+_STATUSES = json_numbers(pb.DeliveryStatus.DESCRIPTOR)
 
 
 def new_secret() -> str:
