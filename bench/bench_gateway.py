@@ -22,9 +22,11 @@ at one call at a time (p50). CPU per request at c = 50 falls as a front's throug
 wakeup, per write, per batch of gRPC completions), and on shared cores the throughput a front reaches varies
 from phase to phase; at c = 1 nothing is batched, so that column compares the work per request itself.
 ``together`` is CPU per request at c = 50 with every front loaded at once (see ``_together``).
-Printed: medians over the rounds and the edge/gateway ratios against issue 14's goals. The gateway's JSON
-is not our contract (enums as numbers, timestamps as objects under ``response_body``, proto field names),
-so its rendering work differs from the edge's.
+Printed: medians over the rounds and the edge/gateway ratios against issue 14's goals. ``--floors`` adds three
+fronts that take the hop at c = 1 apart: Go's net/http alone (the gateway's HTTP handling), uvicorn alone as the
+edge runs it, and uvicorn making one grpc.aio call on the edge's channel per request (both answer ``{}``).
+The gateway's JSON is not our contract (enums as numbers, timestamps as objects under ``response_body``, proto
+field names), so its rendering work differs from the edge's.
 """
 
 from __future__ import annotations
@@ -42,13 +44,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import httpx
+import uvicorn
+import uvloop
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from dooor.monitoring.v1 import monitoring_pb2 as pb
 from testing import alert_rows
 from testing.edge import EdgeProcess
 from testing.platform import Tenant, new_tenant
@@ -87,7 +92,8 @@ sys.stdout.buffer.write(response.SerializeToString())
 """
 
 # `serve LISTEN UPSTREAM`: the stock gateway mux; `direct UPSTREAM RPC WS APP KEY SECONDS`: calls one at a
-# time and prints "<calls> <p50 ms>".
+# time and prints "<calls> <p50 ms>"; `floor LISTEN`: Go's net/http answering `{}` to every request, the
+# gateway's HTTP handling without its transcoding or gRPC call (--floors).
 _MAIN_GO = """package main
 
 import (
@@ -150,7 +156,19 @@ func direct(upstream, rpc, ws, app, key string, seconds float64) {
 	fmt.Printf("%d %.4f\\n", len(latencies), latencies[len(latencies)/2])
 }
 
+func floor(listen string) {
+	body := []byte("{}")
+	log.Fatal(http.ListenAndServe(listen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})))
+}
+
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "floor" {
+		floor(os.Args[2])
+		return
+	}
 	if len(os.Args) >= 4 && os.Args[1] == "serve" {
 		serve(os.Args[2], os.Args[3])
 		return
@@ -163,7 +181,7 @@ func main() {
 		direct(os.Args[2], os.Args[3], os.Args[4], os.Args[5], os.Args[6], seconds)
 		return
 	}
-	log.Fatal("usage: gateway serve LISTEN UPSTREAM | gateway direct UPSTREAM RPC WS APP KEY SECONDS")
+	log.Fatal("usage: gateway serve LISTEN UPSTREAM | direct UPSTREAM RPC WS APP KEY SECONDS | floor LISTEN")
 }
 """
 
@@ -209,7 +227,8 @@ def _googleapis_include() -> pathlib.Path:
 def build_gateway(build_dir: pathlib.Path) -> pathlib.Path:
     """The gateway binary in ``build_dir`` (built there unless a previous run left it)."""
     binary = build_dir / "gateway"
-    if binary.exists():
+    built_from = build_dir / "main.go"
+    if binary.exists() and built_from.exists() and built_from.read_text() == _MAIN_GO:
         return binary
     _ensure_packages()
     runtime_root = build_dir / "runtime"
@@ -239,6 +258,7 @@ def build_gateway(build_dir: pathlib.Path) -> pathlib.Path:
         "GOFLAGS": "",
     }
     _run(["go", "build", "-o", str(binary), "."], cwd=main_dir, env=go_env)
+    built_from.write_text(_MAIN_GO)
     return binary
 
 
@@ -266,13 +286,71 @@ def _generate(build_dir: pathlib.Path, out: pathlib.Path) -> None:
 
 
 class GatewayProcess(Process):
-    """The gateway binary serving on a free loopback port; ready once it answers HTTP at all."""
+    """The gateway binary serving on a free loopback port; ready once it answers HTTP at all. ``floor``: its
+    ``floor`` mode instead, Go's net/http alone (``--floors``)."""
 
-    def __init__(self, binary: pathlib.Path, log_dir: pathlib.Path, upstream: str):
+    def __init__(self, binary: pathlib.Path, log_dir: pathlib.Path, upstream: str, *, floor: bool = False):
         self.addr = f"127.0.0.1:{free_port()}"
         self.url = f"http://{self.addr}"
-        super().__init__("grpc-gateway", [str(binary), "serve", self.addr, upstream], log_dir)
+        argv = [str(binary), "floor", self.addr] if floor else [str(binary), "serve", self.addr, upstream]
+        super().__init__("go-http" if floor else "grpc-gateway", argv, log_dir)
         self.wait_until(lambda: httpx.get(f"{self.url}/healthz", timeout=0.5).status_code > 0)
+
+
+class FloorProcess(Process):
+    """This script in ``--serve-floor`` mode: uvicorn as the edge runs it (uvloop, httptools, one write per
+    response), answering ``{}`` to every request; with ``upstream``, after one grpc.aio unary call on the
+    edge's own channel (``edge.upstream.channel``), its reply bytes left unparsed. The HTTP and gRPC floors
+    of a Python front, without the edge's routing, request building, rendering and access log."""
+
+    def __init__(self, name: str, log_dir: pathlib.Path, upstream: str | None):
+        self.addr = f"127.0.0.1:{free_port()}"
+        self.url = f"http://{self.addr}"
+        argv = [sys.executable, str(pathlib.Path(__file__).resolve()), "--serve-floor", self.addr]
+        # The I/O manager the edge picks for its gRPC client (edge/__init__.py); this script imports grpc first.
+        env = {"GRPC_EXPERIMENTS": "-event_engine_client"}
+        super().__init__(name, [*argv, *(["--floor-upstream", upstream] if upstream else [])], log_dir, env)
+        self.wait_until(lambda: httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200)
+
+
+def _floor_request(path: str) -> tuple[str, bytes]:
+    """The RPC and serialized request for one of the benchmark's two paths (see ``run``)."""
+    parts = path.split("/")
+    if path.endswith("/alerts"):
+        return "ListAlerts", pb.ListAlertsRequest(workspace_id=parts[4]).SerializeToString()
+    return "GetAppHealth", pb.GetAppHealthRequest(workspace_id=parts[4], app_id=parts[7]).SerializeToString()
+
+
+async def _serve_floor(listen: str, upstream: str | None) -> None:
+    from edge import upstream as edge_upstream
+    from edge.protocol import GatheringHttpToolsProtocol
+
+    channel = edge_upstream.channel(upstream) if upstream else None
+    service = pb.DESCRIPTOR.services_by_name["MonitoringService"].full_name
+    calls = {rpc: channel.unary_unary(f"/{service}/{rpc}") for rpc in _RPCS} if channel else {}
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+    body = {"type": "http.response.body", "body": b"{}"}
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        if calls and scope["path"] != "/healthz":
+            rpc, request = _floor_request(scope["path"])
+            key = next((value.decode() for name, value in scope["headers"] if name == b"authorization"), "")
+            await calls[rpc](request, metadata=(("authorization", key),), timeout=10)
+        await send(start)  # type: ignore[operator]
+        await send(body)  # type: ignore[operator]
+
+    host, port = listen.rsplit(":", 1)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=int(port),
+        http=GatheringHttpToolsProtocol,
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+    )
+    await uvicorn.Server(config).serve()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,6 +358,7 @@ class Front:
     name: str
     url: str
     pid: int
+    floor: bool = False  # a --floors front: measured alone, left out of the ratios and of `together`
 
 
 async def _seed(addr: str, db: pathlib.Path, alerts: int) -> tuple[Tenant, str]:
@@ -339,6 +418,7 @@ def _together(fronts: list[Front], path: str, key: str, args: argparse.Namespace
     server, but each gets about a share of the server's throughput and the cores are oversubscribed: less is
     batched than alone, which costs a Python front more than a Go one. A second view, not the goal's.
     """
+    fronts = [f for f in fronts if not f.floor]
     before = {f.name: cpu_seconds(f.pid) for f in fronts}
     runs = {
         f.name: subprocess.Popen(
@@ -433,6 +513,8 @@ async def run(args: argparse.Namespace) -> None:
         with running_server(work, db, env) as server, contextlib.ExitStack() as stack:
             tenant, app_id = await _seed(server.addr, db, args.alerts)
             fronts = _start_fronts(stack, work, server.addr, binary, args.baseline_edge)
+            if args.floors:
+                fronts += _start_floors(stack, work, server.addr, binary)
             ws = tenant.workspace_id
             paths = {
                 "GetAppHealth": f"/api/v1/workspaces/{ws}/monitoring/apps/{app_id}/health",
@@ -451,11 +533,14 @@ async def run(args: argparse.Namespace) -> None:
                     together = _together(fronts, path, tenant.key, args)
                     shift = round_ % len(fronts)
                     for front in fronts[shift:] + fronts[:shift]:
-                        sample = _measure(front, server.pid, path, tenant.key, args, direct, together[front.name])
+                        loaded = together.get(front.name, float("nan"))
+                        sample = _measure(front, server.pid, path, tenant.key, args, direct, loaded)
                         samples.setdefault((rpc, front.name), []).append(sample)
                         print(f"  round {round_ + 1} {rpc:<13}{front.name:<14}{_row(sample)}", flush=True)
     print(f"load after: {_uptime()}")
-    _report(samples, directs, [f.name for f in fronts], args)
+    _report(samples, directs, [f.name for f in fronts if not f.floor], args)
+    if args.floors:
+        _report_floors(samples, directs)
 
 
 def _start_fronts(
@@ -475,6 +560,16 @@ def _start_fronts(
     stack.callback(gateway.stop)
     fronts.append(Front("grpc-gateway", gateway.url, gateway.pid))
     return fronts
+
+
+def _start_floors(stack: contextlib.ExitStack, work: pathlib.Path, upstream: str, binary: pathlib.Path) -> list[Front]:
+    go = GatewayProcess(binary, work, upstream, floor=True)
+    uvicorn_alone = FloorProcess("uvicorn", work, None)
+    uvicorn_grpc = FloorProcess("uvicorn+grpc", work, upstream)
+    floors = {"go-http": go, "uvicorn": uvicorn_alone, "uvicorn+grpc": uvicorn_grpc}
+    for process in floors.values():
+        stack.callback(process.stop)
+    return [Front(name, process.url, process.pid, floor=True) for name, process in floors.items()]
 
 
 def _row(s: Sample) -> str:
@@ -514,6 +609,36 @@ def _report(
             _ratios(rpc, name, medians[name], medians["grpc-gateway"])
 
 
+def _report_floors(samples: dict[tuple[str, str], list[Sample]], directs: dict[str, list[float]]) -> None:
+    """The hop at c = 1 taken apart: each part from p50s at one connection measured in the same round (about a
+    minute apart at most), then the median over the rounds. Medians of differences add up only roughly."""
+    print("\nFloors at c = 1 (ms; medians over the rounds of the same round's p50s): what each hop is made of.")
+    for rpc in _RPCS:
+        rounds = [
+            {name: samples[(r, name)][i].p50_c1_ms for r, name in samples if r == rpc} | {"direct": direct}
+            for i, direct in enumerate(directs[rpc])
+        ]
+        parts = {label: statistics.median(part(p) for p in rounds) for label, part in _HOP_PARTS.items()}
+        print(f"  {rpc}: " + "; ".join(f"{label} {value:.3f}" for label, value in parts.items()))
+        cpu = {n: statistics.median(s.front_c1_ms_per_req for s in samples[(r, n)]) for r, n in samples if r == rpc}
+        print(f"    CPU ms per request at c = 1: {', '.join(f'{name} {value:.3f}' for name, value in cpu.items())}")
+
+
+# Each part of the two hops over the direct Go client, from one round's p50s at c = 1.
+_HOP_PARTS: dict[str, Callable[[dict[str, float]], float]] = {
+    "grpc-gateway's hop": lambda p: p["grpc-gateway"] - p["direct"],
+    "= Go net/http alone": lambda p: p["go-http"],
+    "+ its transcoding and gRPC call over the direct client's": lambda p: (
+        p["grpc-gateway"] - p["go-http"] - p["direct"]
+    ),
+    "edge's hop": lambda p: p["edge"] - p["direct"],
+    "= uvicorn alone": lambda p: p["uvicorn"],
+    "+ one grpc.aio call over the direct client's": lambda p: p["uvicorn+grpc"] - p["uvicorn"] - p["direct"],
+    "+ the edge's own work": lambda p: p["edge"] - p["uvicorn+grpc"],
+    "uvicorn alone over Go net/http alone": lambda p: p["uvicorn"] - p["go-http"],
+}
+
+
 def _ratios(rpc: str, name: str, ours: Sample, peer: Sample) -> None:
     cpu = ours.front_ms_per_req / peer.front_ms_per_req
     cpu_c1 = ours.front_c1_ms_per_req / peer.front_c1_ms_per_req
@@ -535,7 +660,18 @@ if __name__ == "__main__":
     parser.add_argument("--alerts", type=int, default=20)
     parser.add_argument("--build-dir", help="keep (and reuse) the gateway build here instead of a temp dir")
     parser.add_argument("--baseline-edge", help="a directory holding an `edge` package to run as a third front")
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="also measure the floors the hop at c = 1 is made of: Go's net/http alone, uvicorn alone, uvicorn "
+        "with one grpc.aio call",
+    )
+    parser.add_argument("--serve-floor", metavar="ADDR", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-upstream", metavar="ADDR", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_floor:
+        uvloop.run(_serve_floor(args.serve_floor, args.floor_upstream))
+        sys.exit(0)
     args.rounds = max(1, min(args.rounds, 20))
     args.seconds = max(1.0, min(args.seconds, 120.0))
     asyncio.run(run(args))
