@@ -327,7 +327,8 @@ async def _serve_floor(listen: str, upstream: str | None) -> None:
 
     channel = edge_upstream.channel(upstream) if upstream else None
     service = pb.DESCRIPTOR.services_by_name["MonitoringService"].full_name
-    calls = {rpc: channel.unary_unary(f"/{service}/{rpc}") for rpc in _RPCS} if channel else {}
+    # Registered with C-core as the edge's methods are (edge/app.py): resolved once, not on every call.
+    calls = {rpc: channel.unary_unary(f"/{service}/{rpc}", _registered_method=True) for rpc in _RPCS} if channel else {}
     start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
     body = {"type": "http.response.body", "body": b"{}"}
 
