@@ -60,10 +60,6 @@ class PostgresCluster:
                    "--auth=trust", "--no-sync"])  # fmt: skip
         (self.data / "pg_hba.conf").write_text(_PG_HBA)
         options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='{self.directory}'"
-        # Nothing is forced to disk (PostgreSQL's "non-durable settings"): only an OS crash, which would take the
-        # throwaway cluster with it, could lose a commit. Commits still reach the OS before they return
-        # (synchronous_commit stays on), so a PostgreSQL that is killed or stopped loses nothing, as in production.
-        options += " -c fsync=off -c full_page_writes=off"
         try:
             self._run([self._bin / "pg_ctl", "-D", self.data, "-l", self.log_path, "-o", options, "-w", "-t", "60",
                        "start"])  # fmt: skip
