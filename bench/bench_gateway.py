@@ -611,8 +611,9 @@ def _report(
 
 
 def _report_floors(samples: dict[tuple[str, str], list[Sample]], directs: dict[str, list[float]]) -> None:
-    """The hop at c = 1 taken apart: each part from p50s at one connection measured in the same round (about a
-    minute apart at most), then the median over the rounds. Medians of differences add up only roughly."""
+    """The hop at c = 1 taken apart: each part from p50s at one connection measured in the same round (each
+    front's c = 1 phase and the direct client's), then the median over the rounds; medians of differences add
+    up only roughly."""
     print("\nFloors at c = 1 (ms; medians over the rounds of the same round's p50s): what each hop is made of.")
     for rpc in _RPCS:
         rounds = [
