@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2
 from google.protobuf.descriptor import EnumDescriptor
 
 from dooor.monitoring.v1 import json_pb2
+from server.convert import NS_PER_S, nanoseconds
 from server.errors import InvalidArgument
 
 # Letters, digits, '_' and '-', starting with a letter or digit, at most 64 characters. No quotes,
@@ -66,17 +67,16 @@ def one_of(field: str, value: str, allowed: Iterable[str]) -> str:
     return value
 
 
-_NS_PER_S = 1_000_000_000
 _MAX_SECONDS = 9_223_372_035  # 2262-04-11T23:47:15Z: nanoseconds since the epoch fit in a signed 64-bit int
 
 
 def timestamp_ns(field: str, value: timestamp_pb2.Timestamp) -> int:
     """A request's Timestamp as integer nanoseconds since the epoch, checked to fit where they are stored."""
-    if not 0 <= value.nanos < _NS_PER_S:
+    if not 0 <= value.nanos < NS_PER_S:
         raise InvalidArgument(field, f"nanos must be between 0 and 999999999, got {value.nanos}")
     if not 0 <= value.seconds <= _MAX_SECONDS:
         raise InvalidArgument(field, "must be between 1970-01-01T00:00:00Z and 2262-04-11T23:47:15Z")
-    return value.seconds * _NS_PER_S + value.nanos
+    return nanoseconds(value)
 
 
 def max_length(field: str, value: str, maximum: int) -> str:

@@ -11,11 +11,10 @@ import operator
 from collections.abc import Awaitable, Callable, Sequence
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
+from server.convert import timestamp
 from server.logs.logql import LabelScheme
 from server.logs.loki import Entry
 from server.logs.tokens import Signer
-
-NS = 1_000_000_000
 
 # The signer of page tokens and cursors, read from the store on first use (server/logs/tokens.py).
 SignerSource = Callable[[], Awaitable[Signer]]
@@ -35,7 +34,4 @@ def canonical(streams: Sequence[Sequence[Entry]], *, newest_first: bool = True) 
 
 
 def to_proto(entry: Entry, scheme: LabelScheme) -> pb.LogEntry:
-    seconds, nanos = divmod(entry.ts, NS)
-    return pb.LogEntry(
-        timestamp={"seconds": seconds, "nanos": nanos}, severity=scheme.severity(entry.labels), message=entry.line
-    )
+    return pb.LogEntry(timestamp=timestamp(entry.ts), severity=scheme.severity(entry.labels), message=entry.line)

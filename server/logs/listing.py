@@ -20,9 +20,10 @@ from collections.abc import Callable, Sequence
 
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
+from server.convert import NS_PER_S, set_timestamp
 from server.errors import InvalidArgument, Unavailable
 from server.logs import filters
-from server.logs.entries import NS, SignerSource, canonical
+from server.logs.entries import SignerSource, canonical
 from server.logs.logql import LabelScheme, Severity
 from server.logs.loki import BACKEND, MAX_ENTRIES, MAX_QUERY_LENGTH_NS, Entry, LokiClient
 from server.logs.tokens import BadToken, PagePosition, query_digest
@@ -30,7 +31,7 @@ from server.store.records import App
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-DEFAULT_WINDOW_NS = 3600 * NS
+DEFAULT_WINDOW_NS = 3600 * NS_PER_S
 
 PREFETCH_MAX = 64  # next pages held at once (each up to MAX_LIMIT entries)
 PREFETCH_DEPTH = 2  # pages fetched ahead of a caller that is paging through
@@ -58,7 +59,7 @@ def to_response(entries: Sequence[Entry], scheme: LabelScheme) -> pb.ListAppLogs
         if severity is None:
             severity = severities[entry.stream] = scheme.severity(entry.labels)
         log_entry = add(severity=severity, message=entry.line)
-        log_entry.timestamp.seconds, log_entry.timestamp.nanos = divmod(entry.ts, NS)
+        set_timestamp(log_entry.timestamp, entry.ts)
     return response
 
 
@@ -178,7 +179,7 @@ class AppLogs:
         if end < start:
             raise InvalidArgument("end_time", "must not be before start_time")
         if end - start > MAX_QUERY_LENGTH_NS:
-            hours = MAX_QUERY_LENGTH_NS // (3600 * NS)
+            hours = MAX_QUERY_LENGTH_NS // (3600 * NS_PER_S)
             raise InvalidArgument("start_time", f"the window from start_time to end_time may span at most {hours}h")
         if newest_first:  # nothing newer than end - 1 is wanted, and nothing at end - 1 was served yet
             return PagePosition(start, end, end - 1, 0)

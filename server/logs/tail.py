@@ -41,9 +41,10 @@ from typing import Protocol
 from dooor.monitoring.v1 import monitoring_pb2 as pb
 from server import validation
 from server.config import TailSettings
+from server.convert import NS_PER_S
 from server.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, ServiceError, Unavailable
 from server.logs import filters
-from server.logs.entries import NS, SignerSource, canonical, to_proto
+from server.logs.entries import SignerSource, canonical, to_proto
 from server.logs.filters import LogFilter
 from server.logs.logql import LabelScheme
 from server.logs.loki import BACKEND, MAX_ENTRIES, MAX_FUTURE_NS, MAX_QUERY_LENGTH_NS, Entry, LokiClient, TailClosed
@@ -54,8 +55,8 @@ log = logging.getLogger("server.logs.tail")
 
 Identity = tuple[str, int, str]
 AppKey = tuple[str, str]  # (workspace id, app id): one upstream tail each
-_REPLAY_MARGIN_NS = 3600 * NS
-MAX_REFILL_NS = 3600 * NS  # a back-fill never reaches further back than this before the upstream started
+_REPLAY_MARGIN_NS = 3600 * NS_PER_S
+MAX_REFILL_NS = 3600 * NS_PER_S  # a back-fill never reaches further back than this before the upstream started
 TAIL_REPLAY_LIMIT = 100  # Loki's default; the back-fill from query_range covers the rest anyway
 REPLAY_PIN_S = 30.0  # Loki replays the last entries right after a tail opens; this is ample for them
 
@@ -329,7 +330,7 @@ class _Upstream:
         return max(self.position.ts + 1, self.refill_start())
 
     def _prune(self) -> None:
-        self.floor = max(self.floor, self.position.ts - int(self.hub.settings.late_window_s * NS))
+        self.floor = max(self.floor, self.position.ts - int(self.hub.settings.late_window_s * NS_PER_S))
         bound = self.floor
         if self._pin is not None:
             if self._pin[0] > time.monotonic():
@@ -392,7 +393,7 @@ class _Upstream:
         if not self.position.ts:
             # Nothing delivered yet: a little before the first subscriber came, to cover lines logged while
             # its call was being set up.
-            return self.created - int(self.hub.settings.lookback_s * NS)
+            return self.created - int(self.hub.settings.lookback_s * NS_PER_S)
         return max(self.floor, self.created - MAX_REFILL_NS)
 
     async def _follow(self) -> None:
@@ -424,7 +425,7 @@ class _Upstream:
         """After a quiet spell: does Loki hold entries the tail should have sent by now? Then it hangs
         (a known Loki failure mode): drop it, and the reconnect back-fills."""
         settings = self.hub.settings
-        due_before = time.time_ns() - int((settings.delay_for + settings.watchdog_s) * NS)
+        due_before = time.time_ns() - int((settings.delay_for + settings.watchdog_s) * NS_PER_S)
         since = max(self.position.ts + 1, self.created - MAX_REFILL_NS) if self.position.ts else self.created
         if due_before <= since:
             return

@@ -37,7 +37,6 @@ UPTIME_WINDOWS: tuple[tuple[pb.Period.ValueType, int], ...] = (
     (pb.PERIOD_30D, 30 * DAY_NS),
 )
 _UP = (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
-# Timestamps a store time (int64 nanoseconds) can hold.
 _STATUS_NUMBERS = json_numbers(pb.HealthStatus.DESCRIPTOR)
 
 
